@@ -1,0 +1,308 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the effective configuration. Use Load to make one.
+type Config struct {
+	CacheDir       string        // shared cache of packed environments
+	StageDir       string        // node-local directory environments run from
+	PythonModule   string        // module for `#ENV python X`, "{version}" replaced; "" for none
+	ModuleInit     []string      // module system init scripts for sh, first readable wins
+	DefaultManager string        // manager when the spec names none; "" for automatic
+	Python         string        // base interpreter when the spec names no python version
+	UV             string        // uv binary
+	Conda          string        // conda binary
+	Mamba          string        // mamba binary
+	Micromamba     string        // micromamba binary
+	IndexURL       string        // pip/uv index for every build
+	ExtraIndexURL  []string      // extra pip/uv indexes for every build
+	FindLinks      []string      // site wheelhouses for every build
+	NoIndex        bool          // use only FindLinks
+	LockTimeout    time.Duration // longest wait for another node's build
+	BuildAt        string        // "submit" or "job": where `senv sbatch` builds
+
+	// Source maps each setting key to where its value came from.
+	Source map[string]string
+}
+
+// Setting declares one configuration key.
+type Setting struct {
+	Key     string
+	Help    string
+	Default func(getenv func(string) string) string
+	set     func(c *Config, v string) error
+	get     func(c *Config) string
+}
+
+// EnvVar is the environment variable that sets the key: SENV_ and the key
+// in upper case.
+func (s Setting) EnvVar() string { return "SENV_" + strings.ToUpper(s.Key) }
+
+func fixed(v string) func(func(string) string) string {
+	return func(func(string) string) string { return v }
+}
+
+func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+}
+
+func list(p func(*Config) *[]string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = splitList(v); return nil },
+		func(c *Config) string { return strings.Join(*p(c), ":") }
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+func setting(key, help string, def func(func(string) string) string,
+	accessors func() (func(*Config, string) error, func(*Config) string)) Setting {
+	set, get := accessors()
+	return Setting{Key: key, Help: help, Default: def, set: set, get: get}
+}
+
+// Settings is every configuration key, in the order doctor prints them.
+var Settings = []Setting{
+	setting("cache_dir", "shared cache of packed environments", defaultCacheDir,
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.CacheDir })
+		}),
+	setting("stage_dir", "node-local directory environments run from", func(func(string) string) string { return fmt.Sprintf("/tmp/senv-%d", os.Getuid()) },
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.StageDir })
+		}),
+	setting("python_module", "module loaded for `#ENV python X` ({version} is replaced); empty: none", fixed(""),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.PythonModule })
+		}),
+	setting("module_init", "module system init scripts (sh), first readable wins", fixed(strings.Join(DefaultModuleInit, ":")),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return list(func(c *Config) *[]string { return &c.ModuleInit })
+		}),
+	setting("default_manager", "manager when the spec names none (venv, uv, conda, mamba, micromamba); empty: automatic", fixed(""),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.DefaultManager })
+		}),
+	setting("python", "base interpreter when the spec names no python version", fixed("python3"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Python })
+		}),
+	setting("uv", "uv binary", fixed("uv"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.UV })
+		}),
+	setting("conda", "conda binary", fixed("conda"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Conda })
+		}),
+	setting("mamba", "mamba binary", fixed("mamba"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Mamba })
+		}),
+	setting("micromamba", "micromamba binary", fixed("micromamba"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Micromamba })
+		}),
+	setting("index_url", "pip/uv index for every build", fixed(""),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.IndexURL })
+		}),
+	setting("extra_index_url", "extra pip/uv indexes for every build", fixed(""),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return list(func(c *Config) *[]string { return &c.ExtraIndexURL })
+		}),
+	setting("find_links", "site wheelhouses for every build", fixed(""),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return list(func(c *Config) *[]string { return &c.FindLinks })
+		}),
+	setting("no_index", "use only find_links (true/false)", fixed("false"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.NoIndex = b
+				return err
+			}, func(c *Config) string { return strconv.FormatBool(c.NoIndex) }
+		}),
+	setting("lock_timeout", "longest wait for another build of the same environment", fixed("30m"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				c.LockTimeout = d
+				return err
+			}, func(c *Config) string { return c.LockTimeout.String() }
+		}),
+	setting("build_at", "where `senv sbatch` builds: submit or job", fixed("submit"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return func(c *Config, v string) error {
+				if v != "submit" && v != "job" {
+					return fmt.Errorf("must be submit or job")
+				}
+				c.BuildAt = v
+				return nil
+			}, func(c *Config) string { return c.BuildAt }
+		}),
+}
+
+// DefaultModuleInit lists the usual places of Lmod's and Environment
+// Modules' sh init scripts.
+var DefaultModuleInit = []string{
+	"/usr/share/lmod/lmod/init/sh",
+	"/opt/lmod/lmod/init/sh",
+	"/usr/share/modules/init/sh",
+	"/etc/profile.d/lmod.sh",
+	"/etc/profile.d/modules.sh",
+}
+
+func defaultCacheDir(getenv func(string) string) string {
+	if x := getenv("XDG_CACHE_HOME"); x != "" {
+		return filepath.Join(x, "senv")
+	}
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".cache", "senv")
+}
+
+// Files returns the configuration files read, in order, for an environment.
+func Files(getenv func(string) string) []string {
+	files := []string{"/etc/senv/config.toml"}
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		files = append(files, filepath.Join(x, "senv", "config.toml"))
+	} else if home := getenv("HOME"); home != "" {
+		files = append(files, filepath.Join(home, ".config", "senv", "config.toml"))
+	}
+	if f := getenv("SENV_CONFIG"); f != "" {
+		files = append(files, f)
+	}
+	return files
+}
+
+// Load builds the effective configuration from defaults, the files of
+// Files, SENV_* variables and finally flags (key → value). A missing file is
+// skipped; an unreadable or malformed one, or an unknown key, is an error.
+func Load(getenv func(string) string, flags map[string]string) (*Config, error) {
+	c := &Config{Source: map[string]string{}}
+	for _, s := range Settings {
+		if err := s.set(c, s.Default(getenv)); err != nil {
+			return nil, fmt.Errorf("failed to set default %s: %w", s.Key, err)
+		}
+		c.Source[s.Key] = "default"
+	}
+	for _, f := range Files(getenv) {
+		if err := c.loadFile(f); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range Settings {
+		if v, ok := lookup(getenv, s.EnvVar()); ok {
+			if err := s.set(c, v); err != nil {
+				return nil, fmt.Errorf("failed to read %s=%q: %w", s.EnvVar(), v, err)
+			}
+			c.Source[s.Key] = "env " + s.EnvVar()
+		}
+	}
+	for k, v := range flags {
+		s, ok := find(k)
+		if !ok {
+			return nil, fmt.Errorf("unknown config key %q", k)
+		}
+		if err := s.set(c, v); err != nil {
+			return nil, fmt.Errorf("failed to read flag --%s=%q: %w", strings.ReplaceAll(k, "_", "-"), v, err)
+		}
+		c.Source[k] = "flag"
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func find(key string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+func (c *Config) loadFile(path string) error {
+	var raw map[string]any
+	md, err := toml.DecodeFile(path, &raw)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := find(k)
+		if !ok {
+			return fmt.Errorf("failed to read config %s: unknown key %q", path, k)
+		}
+		v, err := scalar(raw[k])
+		if err == nil {
+			err = s.set(c, v)
+		}
+		if err != nil {
+			return fmt.Errorf("failed to read config %s: key %s: %w", path, k, err)
+		}
+		c.Source[k] = path
+	}
+	_ = md
+	return nil
+}
+
+// scalar turns a TOML value into the string form the setters take.
+func scalar(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return "", fmt.Errorf("list items must be strings")
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ":"), nil
+	}
+	return "", fmt.Errorf("unsupported value %v", v)
+}
+
+// Value returns the effective value of a key as text, for doctor.
+func (c *Config) Value(key string) string {
+	s, ok := find(key)
+	if !ok {
+		return ""
+	}
+	return s.get(c)
+}

@@ -1,0 +1,57 @@
+#!/bin/bash
+# install.sh — install what the senv Slurm testbed needs (Debian 12), as root.
+#
+#   bash e2e/testbed/install.sh
+#
+# Idempotent and fast when everything is present: `apt-get update` runs only if a package is
+# missing. Packages: slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv
+# python3-pip dash. Also installs uv for all users (/usr/local/bin/uv) and purges
+# environment-modules, which conflicts with lmod.
+set -euo pipefail
+umask 022
+
+PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash)
+
+log() { printf '[install %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
+[ "$(id -u)" = 0 ] || { echo "install.sh: must run as root" >&2; exit 1; }
+
+installed() { # installed PKG -> 0 if dpkg has it fully installed
+  [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
+}
+
+missing=()
+for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  # Without systemd the postinst scripts' `invoke-rc.d <svc> start` fails (no slurm.conf yet)
+  # and dpkg errors out. A policy-rc.d that exits 101 tells invoke-rc.d not to start anything.
+  tmp_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    tmp_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$tmp_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+fi
+
+# environment-modules conflicts with lmod. Purge, not remove: a removed package keeps
+# /etc/profile.d/modules.sh, which then breaks every login shell.
+em=$(dpkg-query -W -f='${db:Status-Status}' environment-modules 2>/dev/null || true)
+if [ -n "$em" ] && [ "$em" != not-installed ]; then
+  log "purging environment-modules (conflicts with lmod)"
+  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq environment-modules >/dev/null
+fi
+
+# uv for every user: the system interpreter's pip installs it into /usr/local (world-readable
+# with umask 022). PIP_USER=0 keeps it out of ~/.local even if root's environment says otherwise.
+if [ ! -x /usr/local/bin/uv ]; then
+  log "installing uv into /usr/local"
+  PIP_USER=0 PIP_ROOT_USER_ACTION=ignore /usr/bin/python3 -m pip install -q --break-system-packages --no-warn-script-location uv
+fi
+chmod a+rx /usr/local/bin/uv
+/usr/local/bin/uv --version >/dev/null
+log "ok"

@@ -1,0 +1,168 @@
+package envs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stage is the node-local directory environments run from:
+//
+//	DIR/ID/              the environment, at the path it was built for
+//	DIR/.senv/ID.lock    one stager per node at a time
+//	DIR/.senv/ID.done    completeness marker, written last
+//	DIR/.senv/ID.lease   held (shared) by every process running from ID
+//
+// An environment is used only when its marker exists.
+type Stage struct{ Dir string }
+
+// OpenStage returns the stage under dir, creating it (mode 0700) if needed.
+// A stage dir owned by another user or writable by others is refused: its
+// contents are executed.
+func OpenStage(dir string) (Stage, error) {
+	s := Stage{Dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, ".senv"), 0o700); err != nil {
+		return s, fmt.Errorf("failed to create stage dir: %w", err)
+	}
+	if err := checkDir(dir, true); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Prefix is where env id lives on this node.
+func (s Stage) Prefix(id string) string { return filepath.Join(s.Dir, id) }
+
+func (s Stage) meta(id, ext string) string { return filepath.Join(s.Dir, ".senv", id+"."+ext) }
+
+// Ready reports whether env id is staged and complete on this node.
+func (s Stage) Ready(id string) bool {
+	_, err := os.Stat(s.meta(id, "done"))
+	return err == nil
+}
+
+// Lock takes the node-local lock of env id, waiting up to timeout.
+func (s Stage) Lock(id string, timeout time.Duration, onWait func(string)) (*Flock, error) {
+	l, err := lockFile(s.meta(id, "lock"), unix.LOCK_EX, timeout, func() {
+		if onWait != nil {
+			onWait(fmt.Sprintf("waiting for another senv staging env %s on this node", id))
+		}
+	})
+	if errors.Is(err, errLockTimeout) {
+		return nil, fmt.Errorf("failed to stage env %s: timed out after %s waiting for another senv on this node", id, timeout)
+	}
+	return l, err
+}
+
+// Reset removes a partial env id (no marker). Call it only under Lock.
+func (s Stage) Reset(id string) error {
+	_ = os.Remove(s.meta(id, "done"))
+	if err := os.RemoveAll(s.Prefix(id)); err != nil {
+		return fmt.Errorf("failed to remove partial env %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkReady writes the completeness marker of env id. Call it only under
+// Lock, after the env is whole.
+func (s Stage) MarkReady(id string) error {
+	tmp := s.meta(id, "done.tmp")
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return fmt.Errorf("failed to mark env %s staged: %w", id, err)
+	}
+	if err := os.Rename(tmp, s.meta(id, "done")); err != nil {
+		return fmt.Errorf("failed to mark env %s staged: %w", id, err)
+	}
+	return nil
+}
+
+// FromCache stages entry id of c onto this node under Lock, verifying every
+// file against the manifest while it extracts. It returns the manifest.
+func (s Stage) FromCache(c Cache, id string) (*Manifest, error) {
+	m, err := c.Manifest(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(c.Entry(id), archiveName))
+	if err != nil {
+		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
+	}
+	defer f.Close()
+	if err := s.Reset(id); err != nil {
+		return nil, err
+	}
+	if err := Unpack(f, s.Prefix(id), m); err != nil {
+		_ = os.RemoveAll(s.Prefix(id))
+		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
+	}
+	return m, s.MarkReady(id)
+}
+
+// Lease marks env id as in use by this process and every process it execs:
+// the returned file stays open (and shared-locked) across exec, and gc
+// removes only envs whose lease it can lock exclusively.
+func (s Stage) Lease(id string) (*os.File, error) {
+	f, err := os.OpenFile(s.meta(id, "lease"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// StagedEnv is one env present on this node.
+type StagedEnv struct {
+	ID       string
+	Ready    bool
+	Modified time.Time
+}
+
+// List returns the envs present on this node, complete or not.
+func (s Stage) List() ([]StagedEnv, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("failed to list stage: %w", err)
+	}
+	var out []StagedEnv
+	for _, e := range ents {
+		if !e.IsDir() || !validID(e.Name()) {
+			continue
+		}
+		info, err := os.Stat(s.meta(e.Name(), "lease"))
+		if err != nil {
+			info, err = e.Info()
+		}
+		if err != nil {
+			continue
+		}
+		out = append(out, StagedEnv{ID: e.Name(), Ready: s.Ready(e.Name()), Modified: info.ModTime()})
+	}
+	return out, nil
+}
+
+// RemoveUnused removes env id from this node if no process holds its lease.
+// It reports whether it removed it.
+func (s Stage) RemoveUnused(id string) (bool, error) {
+	l, err := s.Lock(id, 0, nil)
+	if err != nil {
+		return false, nil // being staged right now: in use
+	}
+	defer l.Release()
+	lease, err := lockFile(s.meta(id, "lease"), unix.LOCK_EX, 0, nil)
+	if err != nil {
+		return false, nil // leased: in use
+	}
+	defer lease.Release()
+	if err := s.Reset(id); err != nil {
+		return false, err
+	}
+	return true, nil
+}

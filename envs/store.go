@@ -1,0 +1,181 @@
+package envs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/senv-hpc/senv/solver"
+)
+
+// Store ties the shared Cache and the node-local Stage together. It is safe
+// for concurrent use by many processes on many nodes: every step that
+// writes is under a lock or publishes with a rename that never replaces.
+type Store struct {
+	Cache   Cache
+	Stage   Stage
+	Timeout time.Duration        // longest wait for another builder or stager
+	Logf    func(string, ...any) // one line per phase, for job logs
+	NoPack  bool                 // stage none: build in place in a shared Stage, publish no archive
+}
+
+// Outcome says what Ensure had to do.
+type Outcome string
+
+// Outcomes of Ensure.
+const (
+	Staged   Outcome = "staged"    // already on this node
+	CacheHit Outcome = "cache hit" // copied from the cache onto this node
+	Built    Outcome = "built"     // built here, published, and staged
+)
+
+// Job is what Ensure needs to build an env if it has to.
+type Job struct {
+	ID      string
+	Lock    *solver.Lock
+	Backend Backend
+	Runner  solver.Runner
+	Meta    Meta
+}
+
+// Ensure makes env j.ID ready on this node and returns its prefix and what
+// it took. It builds only when the cache has no entry, and then once across
+// all nodes.
+func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		if s.Stage.Ready(j.ID) {
+			return s.Stage.Prefix(j.ID), Staged, nil
+		}
+		if !s.NoPack && s.Cache.Has(j.ID) {
+			m, err := s.stageFromCache(j.ID)
+			if err != nil {
+				return "", "", err
+			}
+			if m != nil {
+				s.logf("env %s cache hit, staged %d files (%s) in %s", j.ID, m.Count(), humanBytes(m.Bytes), since(start))
+				s.Cache.Touch(j.ID)
+			}
+			return s.Stage.Prefix(j.ID), CacheHit, nil
+		}
+		built, err := s.build(ctx, j)
+		if err != nil {
+			return "", "", err
+		}
+		if built {
+			return s.Stage.Prefix(j.ID), Built, nil
+		}
+		if attempt > 2 {
+			return "", "", fmt.Errorf("failed to build env %s: gave up after %d attempts", j.ID, attempt+1)
+		}
+	}
+}
+
+// stageFromCache copies entry id onto this node unless another process did
+// it first; it returns nil when there was nothing to do.
+func (s *Store) stageFromCache(id string) (*Manifest, error) {
+	l, err := s.Stage.Lock(id, s.Timeout, s.waitMsg)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Release()
+	if s.Stage.Ready(id) {
+		return nil, nil
+	}
+	return s.Stage.FromCache(s.Cache, id)
+}
+
+// build builds, publishes and stages env j.ID under the cache-wide build
+// lock. It returns false, without error, when another builder published it
+// while we waited.
+func (s *Store) build(ctx context.Context, j Job) (bool, error) {
+	bl, err := s.Cache.BuildLock(j.ID, s.Timeout, s.waitMsg)
+	switch {
+	case errors.Is(err, ErrNoLocks):
+		s.logf("env %s: the cache filesystem has no working locks; building anyway (first publisher wins)", j.ID)
+	case err != nil:
+		return false, err
+	default:
+		defer bl.Release()
+		if s.Cache.Has(j.ID) || (s.NoPack && s.Stage.Ready(j.ID)) {
+			return false, nil
+		}
+		s.Cache.CleanTemp(j.ID)
+	}
+	sl, err := s.Stage.Lock(j.ID, s.Timeout, s.waitMsg)
+	if err != nil {
+		return false, err
+	}
+	defer sl.Release()
+	if s.Stage.Ready(j.ID) {
+		return false, nil
+	}
+	if err := s.Stage.Reset(j.ID); err != nil {
+		return false, err
+	}
+	prefix := s.Stage.Prefix(j.ID)
+	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, len(j.Lock.Packages))
+	start := time.Now()
+	var out bytes.Buffer
+	if err := j.Backend.Create(ctx, j.Runner, j.Lock, prefix, &out); err != nil {
+		_ = s.Stage.Reset(j.ID)
+		return false, fmt.Errorf("failed to build env %s: %w%s", j.ID, err, tail(out.String(), 30))
+	}
+	j.Meta.BuildSeconds = time.Since(start).Seconds()
+	if !s.NoPack {
+		m, err := s.Cache.Publish(&j.Meta, j.Lock, prefix)
+		if err != nil {
+			_ = s.Stage.Reset(j.ID)
+			return false, err
+		}
+		s.logf("env %s built in %s, packed %d files (%s) in %.1fs", j.ID, since(start).Round(100*time.Millisecond),
+			m.Count(), humanBytes(m.Bytes), j.Meta.PackSeconds)
+	} else {
+		s.logf("env %s built in place in %s", j.ID, since(start))
+	}
+	return true, s.Stage.MarkReady(j.ID)
+}
+
+func (s *Store) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+func (s *Store) waitMsg(msg string) { s.logf("%s", msg) }
+
+func since(t time.Time) time.Duration {
+	d := time.Since(t)
+	if d > time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// tail returns the last n lines of s, indented, after a newline; "" if s is
+// empty.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if strings.TrimSpace(strings.Join(lines, "")) == "" {
+		return ""
+	}
+	return "\n    " + strings.Join(lines, "\n    ")
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,226 @@
+package solver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/templates"
+)
+
+// Runner runs a command with the spec's modules loaded, as the job will.
+type Runner struct {
+	ModuleInit []string
+	Modules    []string
+	Env        []string // extra NAME=VALUE, appended to the process environment
+}
+
+// Cmd returns the command; it does not start it.
+func (r Runner) Cmd(ctx context.Context, argv ...string) (*exec.Cmd, error) {
+	if len(r.Modules) > 0 {
+		var err error
+		argv, err = templates.Activation{ModuleInit: r.ModuleInit, Modules: r.Modules}.Command(argv...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), r.Env...)
+	return cmd, nil
+}
+
+// Output runs the command and returns its stdout; a failure's error holds
+// the command's stderr.
+func (r Runner) Output(ctx context.Context, argv ...string) ([]byte, error) {
+	cmd, err := r.Cmd(ctx, argv...)
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, indent(stderr.String()))
+	}
+	return out, nil
+}
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// RunnerFor returns the Runner for a spec under a config.
+func RunnerFor(s *Spec, cfg *config.Config) Runner {
+	return Runner{ModuleInit: cfg.ModuleInit, Modules: s.Modules}
+}
+
+// Interpreter finds the spec's base interpreter with its modules loaded and
+// returns its path and full version.
+func Interpreter(ctx context.Context, s *Spec, r Runner) (path, version string, err error) {
+	out, err := r.Output(ctx, s.Interpreter, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
+	if err != nil {
+		where := "on PATH"
+		if len(s.Modules) > 0 {
+			where += " after `module load " + strings.Join(s.Modules, " ") + "`"
+		}
+		return "", "", fmt.Errorf("failed to find python interpreter %q %s: %w", s.Interpreter, where, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		return "", "", fmt.Errorf("failed to query interpreter %q: unexpected output %q", s.Interpreter, out)
+	}
+	path, version = lines[0], lines[1]
+	if s.Python != "" && version != s.Python && !strings.HasPrefix(version, s.Python+".") {
+		return "", "", fmt.Errorf("failed to find python %s: %s is version %s", s.Python, path, version)
+	}
+	return path, version, nil
+}
+
+// Solve resolves the spec with its manager's resolver and returns the lock.
+// tmp is a scratch directory the caller removes.
+func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock, error) {
+	r := RunnerFor(s, cfg)
+	l := &Lock{Version: LockVersion, SpecKey: s.Key(), Manager: s.Manager, Modules: s.Modules, Platform: s.Platform,
+		IndexURL: s.IndexURL, ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks, NoIndex: s.NoIndex, Channels: s.Channels}
+	var err error
+	switch {
+	case s.Manager == "venv" || s.Manager == "uv":
+		if l.Python, l.PythonVersion, err = Interpreter(ctx, s, r); err != nil {
+			return nil, err
+		}
+		reqs := filepath.Join(tmp, "requirements.in")
+		if err := os.WriteFile(reqs, []byte(strings.Join(s.Pip, "\n")+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("failed to write requirements: %w", err)
+		}
+		if s.Manager == "venv" {
+			err = solvePip(ctx, l, r, reqs, tmp)
+		} else {
+			err = solveUV(ctx, l, r, cfg.UV, reqs)
+		}
+	case IsConda(s.Manager):
+		err = solveConda(ctx, l, s, r, cfg, tmp)
+	default:
+		return nil, fmt.Errorf("failed to solve: spec has no manager")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// pip's --report format (https://pip.pypa.io/en/stable/reference/installation-report/).
+type pipReport struct {
+	Install []struct {
+		Metadata struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		} `json:"metadata"`
+		DownloadInfo struct {
+			URL         string `json:"url"`
+			ArchiveInfo struct {
+				Hash   string            `json:"hash"`
+				Hashes map[string]string `json:"hashes"`
+			} `json:"archive_info"`
+		} `json:"download_info"`
+	} `json:"install"`
+}
+
+func solvePip(ctx context.Context, l *Lock, r Runner, reqs, tmp string) error {
+	ver, err := r.Output(ctx, l.Python, "-m", "pip", "--version")
+	if err != nil {
+		return fmt.Errorf("failed to run pip for %s (the venv manager needs pip in the base interpreter; try `#ENV manager uv`): %w", l.Python, err)
+	}
+	l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+	report := filepath.Join(tmp, "report.json")
+	args := append([]string{l.Python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+		"--disable-pip-version-check", "--report", report}, l.SourceArgs()...)
+	if _, err := r.Output(ctx, append(args, "-r", reqs)...); err != nil {
+		return fmt.Errorf("failed to solve with pip: %w", err)
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		return fmt.Errorf("failed to read pip report: %w", err)
+	}
+	return l.addPipReport(data)
+}
+
+// addPipReport reads pip's installation report into the lock's packages.
+func (l *Lock) addPipReport(data []byte) error {
+	var rep pipReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fmt.Errorf("failed to parse pip report: %w", err)
+	}
+	for _, in := range rep.Install {
+		sum := in.DownloadInfo.ArchiveInfo.Hashes["sha256"]
+		if h, ok := strings.CutPrefix(in.DownloadInfo.ArchiveInfo.Hash, "sha256="); ok && sum == "" {
+			sum = h
+		}
+		if sum == "" {
+			return fmt.Errorf("failed to lock %s: pip reported no sha256 for %s (a source tree or VCS URL cannot be locked; use a wheel or sdist)", in.Metadata.Name, in.DownloadInfo.URL)
+		}
+		l.Packages = append(l.Packages, Package{Name: NormalizeRequirement(in.Metadata.Name), Version: in.Metadata.Version, SHA256: sum, URL: in.DownloadInfo.URL})
+	}
+	return nil
+}
+
+func solveUV(ctx context.Context, l *Lock, r Runner, uv, reqs string) error {
+	ver, err := r.Output(ctx, uv, "--version")
+	if err != nil {
+		return fmt.Errorf("failed to run uv (install it with `pip install uv`, or use `#ENV manager venv`): %w", err)
+	}
+	l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+	args := append([]string{uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header", "--no-annotate",
+		"--python", l.Python}, l.SourceArgs()...)
+	out, err := r.Output(ctx, append(args, reqs)...)
+	if err != nil {
+		return fmt.Errorf("failed to solve with uv: %w", err)
+	}
+	pkgs, err := ParseHashedRequirements(out)
+	if err != nil {
+		return fmt.Errorf("failed to parse uv pip compile output: %w", err)
+	}
+	l.Packages = pkgs
+	return nil
+}
+
+var pinRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)`)
+
+// ParseHashedRequirements reads a `name==version --hash=sha256:...` file as
+// written by `uv pip compile --generate-hashes` or pip-compile, keeping the
+// first sha256 of each package.
+func ParseHashedRequirements(data []byte) ([]Package, error) {
+	var pkgs []Package
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	var cur *Package
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if m := pinRe.FindStringSubmatch(line); m != nil {
+			pkgs = append(pkgs, Package{Name: NormalizeRequirement(m[1]), Version: m[2]})
+			cur = &pkgs[len(pkgs)-1]
+		}
+		if i := strings.Index(line, "--hash=sha256:"); i >= 0 && cur != nil && cur.SHA256 == "" {
+			cur.SHA256 = strings.Fields(line[i+len("--hash=sha256:"):])[0]
+		}
+	}
+	for _, p := range pkgs {
+		if p.SHA256 == "" {
+			return nil, fmt.Errorf("no hash for %s==%s", p.Name, p.Version)
+		}
+	}
+	return pkgs, sc.Err()
+}

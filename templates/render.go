@@ -1,0 +1,92 @@
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+//go:embed sh/*.tmpl
+var files embed.FS
+
+var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
+	"q":    Quote,
+	"qall": QuoteAll,
+	"join": strings.Join,
+}).ParseFS(files, "sh/*.tmpl"))
+
+// Var is one NAME=VALUE pair to export.
+type Var struct {
+	Name  string
+	Value string
+}
+
+// Activation is what the activation block sets up, in this order: the module
+// system (if `module` is missing), the modules, the environment, the
+// variables.
+type Activation struct {
+	ModuleInit []string // module system init scripts to try, first readable wins
+	Modules    []string
+	Kind       string // "venv", "conda" or "" (modules only)
+	Prefix     string // absolute path of the environment
+	SetEnv     []Var
+}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Render returns the activation block as POSIX sh.
+func (a Activation) Render() (string, error) {
+	for _, v := range a.SetEnv {
+		if !nameRe.MatchString(v.Name) {
+			return "", fmt.Errorf("failed to render activation: invalid variable name %q", v.Name)
+		}
+	}
+	return execute("activate.sh.tmpl", a)
+}
+
+// Inject is the block placed after a script's header: it runs Command (a
+// `senv activate` call, as argv) and evaluates what it prints. A failure of
+// the command ends the job with the command's exit status.
+type Inject struct {
+	Version string
+	Command []string
+}
+
+// Render returns the injected block as POSIX sh.
+func (i Inject) Render() (string, error) { return execute("inject.sh.tmpl", i) }
+
+func execute(name string, data any) (string, error) {
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		return "", fmt.Errorf("failed to render %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// Script returns header, block and payload joined: the header and payload
+// byte for byte, the block on lines of its own.
+func Script(header []byte, block string, payload []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(header) + len(block) + len(payload) + 1)
+	b.Write(header)
+	if len(header) > 0 && header[len(header)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	b.WriteString(block)
+	b.Write(payload)
+	return b.Bytes()
+}
+
+// Command returns the argv that runs argv under /bin/sh after the
+// activation block a, so that a build or a payload sees exactly the
+// environment a job will.
+func (a Activation) Command(argv ...string) ([]string, error) {
+	block, err := a.Render()
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{"/bin/sh", "-c", block + "exec \"$@\"\n", "senv"}, argv...), nil
+}
