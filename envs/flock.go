@@ -83,3 +83,15 @@ func holder(path string) string {
 	}
 	return string(b[:len(b)-1])
 }
+
+// ProbeLocks checks that flock works in dir, for `senv doctor`.
+func ProbeLocks(dir string) error {
+	path := fmt.Sprintf("%s/.lock-probe-%d", dir, os.Getpid())
+	defer os.Remove(path)
+	l, err := lockFile(path, unix.LOCK_EX, 0, nil)
+	if err != nil {
+		return fmt.Errorf("failed to lock a file in %s: %w (builds fall back to first publisher wins)", dir, err)
+	}
+	l.Release()
+	return nil
+}

@@ -115,6 +115,8 @@ func (s Stage) Lease(id string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
 	}
+	now := time.Now()
+	_ = os.Chtimes(f.Name(), now, now) // last use, for gc
 	return f, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 		}
 		if !s.NoPack && s.Cache.Has(j.ID) {
 			m, err := s.stageFromCache(j.ID)
+			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+				continue // collected while we looked: build it again
+			}
 			if err != nil {
 				return "", "", err
 			}
@@ -92,6 +96,9 @@ func (s *Store) stageFromCache(id string) (*Manifest, error) {
 // lock. It returns false, without error, when another builder published it
 // while we waited.
 func (s *Store) build(ctx context.Context, j Job) (bool, error) {
+	if j.Lock == nil {
+		return false, fmt.Errorf("failed to stage env %s: it is not in the cache %s", j.ID, s.Cache.Root)
+	}
 	bl, err := s.Cache.BuildLock(j.ID, s.Timeout, s.waitMsg)
 	switch {
 	case errors.Is(err, ErrNoLocks):

@@ -47,14 +47,16 @@ type Package struct {
 }
 
 // EnvID names what the lock installs: packages, platform, base interpreter,
-// modules and builder tool. Two specs that lock to the same set share it.
-func (l *Lock) EnvID() string {
+// modules and builder tool, and the directory it is staged under (an env
+// runs only at the path it was built at). Two specs that lock to the same
+// set share it.
+func (l *Lock) EnvID(stageDir string) string {
 	pkgs := make([]string, len(l.Packages))
 	for i, p := range l.Packages {
 		pkgs[i] = p.Name + "==" + p.Version + "#" + p.SHA256
 	}
 	sort.Strings(pkgs)
-	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit})
+	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, stageDir})
 	return shortHash(b)
 }
 

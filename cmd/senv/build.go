@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/wrapper"
+)
+
+// specFromArgs reads the spec from an optional SCRIPT argument plus flags.
+func specFromArgs(c *cli.Context) (*jobspec.Script, wrapper.Options, error) {
+	cfg, err := loadConfig(c, nil)
+	if err != nil {
+		return nil, wrapper.Options{}, err
+	}
+	if c.NArg() > 1 {
+		return nil, wrapper.Options{}, usagef("at most one SCRIPT")
+	}
+	if c.NArg() == 1 {
+		s, err := loadScript(c, c.Args().First())
+		opts := scriptOptions(c, cfg, c.Args().First())
+		opts.Upgrade = c.Bool("upgrade")
+		return s, opts, err
+	}
+	s, err := jobspec.FromFlags(flagDirectives(c))
+	opts := flagsOptions(c, cfg)
+	opts.Upgrade = c.Bool("upgrade")
+	return s, opts, err
+}
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build the environment into the cache (and stage it here), without running anything",
+		ArgsUsage: "[SCRIPT]",
+		Description: `Examples:
+   senv build train.sh
+   senv build --pip numpy --pip scipy
+   senv build --upgrade train.sh      # solve again, record a new lock`,
+		Flags: append(envFlags(), &cli.BoolFlag{Name: "upgrade", Usage: "solve again and record a new lock"}),
+		Action: func(c *cli.Context) error {
+			s, opts, err := specFromArgs(c)
+			if err != nil {
+				return err
+			}
+			p, err := wrapper.Prepare(c.Context, &s.Env, opts)
+			if err != nil {
+				return err
+			}
+			if p.ID != "" {
+				fmt.Fprintln(c.App.Writer, p.ID)
+			}
+			return nil
+		},
+	}
+}
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "solve the environment and write SCRIPT.lock beside the script",
+		ArgsUsage: "SCRIPT",
+		Description: `SCRIPT.lock records the exact packages (name, version, sha256). Later runs
+of SCRIPT build exactly these, on any node, without solving. Commit it.
+
+Examples:
+   senv lock train.sh
+   senv lock --upgrade train.sh    # solve again`,
+		Flags: append(envFlags(), &cli.BoolFlag{Name: "upgrade", Usage: "solve again even if a lock exists"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("senv lock needs exactly one SCRIPT")
+			}
+			s, opts, err := specFromArgs(c)
+			if err != nil {
+				return err
+			}
+			plan, err := wrapper.Resolve(c.Context, &s.Env, opts)
+			if err != nil {
+				return err
+			}
+			if plan.Lock == nil {
+				return usagef("%s builds no environment (modules or `use` only): nothing to lock", c.Args().First())
+			}
+			data, err := plan.Lock.Marshal()
+			if err != nil {
+				return err
+			}
+			tmp := opts.LockFile + ".tmp"
+			if err := os.WriteFile(tmp, data, 0o644); err != nil {
+				return fmt.Errorf("failed to write lock: %w", err)
+			}
+			if err := os.Rename(tmp, opts.LockFile); err != nil {
+				return fmt.Errorf("failed to write lock: %w", err)
+			}
+			logf("wrote %s: %d packages, env %s", opts.LockFile, len(plan.Lock.Packages), plan.ID)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/senv-hpc/senv/envs"
+)
+
+// openStore opens the cache and this node's stage for the cache commands.
+func openStore(c *cli.Context) (envs.Cache, envs.Stage, error) {
+	cfg, err := loadConfig(c, nil)
+	if err != nil {
+		return envs.Cache{}, envs.Stage{}, err
+	}
+	cache, err := envs.OpenCache(cfg.CacheDir)
+	if err != nil {
+		return cache, envs.Stage{}, err
+	}
+	stage, err := envs.OpenStage(cfg.StageDir)
+	return cache, stage, err
+}
+
+// lsEntry is one row of `senv ls`.
+type lsEntry struct {
+	*envs.Meta
+	LastUsed time.Time `json:"last_used"`
+	Staged   bool      `json:"staged_here"`
+}
+
+func lsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ls",
+		Usage: "list the cached environments",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			cache, stage, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			metas, err := cache.List()
+			if err != nil {
+				return err
+			}
+			rows := make([]lsEntry, len(metas))
+			for i, m := range metas {
+				rows[i] = lsEntry{Meta: m, LastUsed: cache.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tMANAGER\tSIZE\tFILES\tCREATED\tLAST USED\tSTAGED")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
+					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1fM", float64(n)/(1<<20)) }
+
+func rmCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Usage:     "remove environments from the cache and from this node",
+		ArgsUsage: "ID...",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("senv rm needs at least one ID (see senv ls)")
+			}
+			cache, stage, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			for _, id := range c.Args().Slice() {
+				if !cache.Has(id) && !stage.Ready(id) {
+					return usagef("no env %q (see senv ls)", id)
+				}
+				if cache.Has(id) {
+					if err := cache.Remove(id); err != nil {
+						return err
+					}
+				}
+				if removed, err := stage.RemoveUnused(id); err != nil {
+					return err
+				} else if !removed && stage.Ready(id) {
+					logf("env %s is in use on this node: its staged copy stays until unused", id)
+				}
+				logf("removed env %s", id)
+			}
+			return nil
+		},
+	}
+}
+
+// parseAge reads a duration that may use days: "30d", "12h", "0".
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "remove environments not used for a while; never one in use",
+		Description: `Removes cache entries last used before --older-than, and staged envs on this
+node that no running process holds. Locks (solve results) are kept.
+
+Examples:
+   senv gc --older-than 30d --dry-run
+   senv gc --older-than 0`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "older-than", Value: "30d", Usage: "age of last use, e.g. 30d, 12h, 0"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "only print what would be removed"},
+		},
+		Action: func(c *cli.Context) error {
+			age, err := parseAge(c.String("older-than"))
+			if err != nil {
+				return usagef("--older-than %q: %v", c.String("older-than"), err)
+			}
+			cache, stage, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			cutoff := time.Now().Add(-age)
+			metas, err := cache.List()
+			if err != nil {
+				return err
+			}
+			for _, m := range metas {
+				if !cache.LastUsed(m.ID).Before(cutoff) && age > 0 {
+					continue
+				}
+				if c.Bool("dry-run") {
+					fmt.Fprintf(c.App.Writer, "would remove cache entry %s\n", m.ID)
+					continue
+				}
+				if err := cache.Remove(m.ID); err != nil {
+					logf("warning: %v", err) // removed concurrently
+					continue
+				}
+				logf("removed cache entry %s", m.ID)
+			}
+			staged, err := stage.List()
+			if err != nil {
+				return err
+			}
+			for _, s := range staged {
+				if s.Modified.After(cutoff) && age > 0 {
+					continue
+				}
+				if c.Bool("dry-run") {
+					fmt.Fprintf(c.App.Writer, "would remove staged env %s (if unused)\n", s.ID)
+					continue
+				}
+				if removed, err := stage.RemoveUnused(s.ID); err != nil {
+					return err
+				} else if removed {
+					logf("removed staged env %s", s.ID)
+				}
+			}
+			return nil
+		},
+	}
+}

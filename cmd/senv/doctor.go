@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/envs"
+)
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "print the effective config and check cache, stage, module system and tools",
+		Description: `Prints each configuration key, its value and where it came from (default,
+a config file, an SENV_* variable or a flag), then checks the cache and stage
+dirs (owner, mode, free space, file locks), the module system and the Python
+tools. Exits 1 if a check fails.`,
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c, nil)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KEY\tVALUE\tFROM")
+			for _, s := range config.Settings {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", s.Key, orDash(cfg.Value(s.Key)), cfg.Source[s.Key])
+			}
+			w.Flush()
+			fmt.Fprintln(c.App.Writer)
+			failed := 0
+			check := func(name string, err error, ok string) {
+				if err != nil {
+					failed++
+					fmt.Fprintf(c.App.Writer, "FAIL  %-14s %v\n", name, err)
+					return
+				}
+				fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", name, ok)
+			}
+			cache, err := envs.OpenCache(cfg.CacheDir)
+			check("cache_dir", err, dirInfo(cfg.CacheDir))
+			if err == nil {
+				check("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
+			}
+			_, err = envs.OpenStage(cfg.StageDir)
+			check("stage_dir", err, dirInfo(cfg.StageDir))
+			if moduleSystem(cfg) {
+				check("modules", nil, "init script found ("+firstExisting(cfg.ModuleInit)+")")
+			} else {
+				fmt.Fprintf(c.App.Writer, "warn  %-14s no module system init script found (module_init)\n", "modules")
+			}
+			for _, tool := range []struct{ name, bin string }{{"python", cfg.Python}, {"uv", cfg.UV}, {"micromamba", cfg.Micromamba}, {"mamba", cfg.Mamba}, {"conda", cfg.Conda}} {
+				if p, err := exec.LookPath(tool.bin); err == nil {
+					fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", tool.name, p)
+				} else {
+					fmt.Fprintf(c.App.Writer, "warn  %-14s %s not found\n", tool.name, tool.bin)
+				}
+			}
+			if failed > 0 {
+				return cli.Exit(fmt.Sprintf("%d check(s) failed", failed), exitEnv)
+			}
+			return nil
+		},
+	}
+}
+
+func firstExisting(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// dirInfo describes a directory: mode, owner and free space.
+func dirInfo(dir string) string {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var fs unix.Statfs_t
+	free := "?"
+	if unix.Statfs(dir, &fs) == nil {
+		free = fmt.Sprintf("%.1f GiB free", float64(fs.Bavail)*float64(fs.Bsize)/(1<<30))
+	}
+	abs, _ := filepath.Abs(dir)
+	return fmt.Sprintf("%s mode %v, %s", abs, info.Mode().Perm(), free)
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print version and build info",
+		Action: func(c *cli.Context) error {
+			info := []string{"senv " + version}
+			if commit != "" {
+				info = append(info, "commit "+commit)
+			}
+			info = append(info, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+			_, err := fmt.Fprintln(c.App.Writer, strings.Join(info, " "))
+			return err
+		},
+	}
+}

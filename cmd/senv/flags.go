@@ -1,0 +1,126 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/wrapper"
+)
+
+// envFlags returns one flag per #ENV key (SPEC §2): repeatable keys are
+// slice flags, single keys string flags, no-index a bool.
+func envFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, k := range jobspec.Keys {
+		usage := "#ENV " + k.Name + ": " + k.Help
+		switch {
+		case k.Max == 0:
+			flags = append(flags, &cli.BoolFlag{Name: k.Name, Usage: usage, Category: "Environment (same as #ENV keys)"})
+		case k.Single:
+			flags = append(flags, &cli.StringFlag{Name: k.Name, Usage: usage, Category: "Environment (same as #ENV keys)"})
+		default:
+			flags = append(flags, &cli.StringSliceFlag{Name: k.Name, Usage: usage + " (repeatable)", Category: "Environment (same as #ENV keys)"})
+		}
+	}
+	return flags
+}
+
+// flagDirectives returns the #ENV flags that were set, as directives.
+func flagDirectives(c *cli.Context) []jobspec.Directive {
+	var ds []jobspec.Directive
+	for _, k := range jobspec.Keys {
+		if !c.IsSet(k.Name) {
+			continue
+		}
+		pos := jobspec.Pos{Flag: k.Name}
+		switch {
+		case k.Max == 0:
+			if c.Bool(k.Name) {
+				ds = append(ds, jobspec.Directive{Key: k.Name, Pos: pos})
+			}
+		case k.Single:
+			ds = append(ds, jobspec.Directive{Key: k.Name, Values: []string{c.String(k.Name)}, Pos: pos})
+		default:
+			ds = append(ds, jobspec.Directive{Key: k.Name, Values: c.StringSlice(k.Name), Pos: pos})
+		}
+	}
+	return ds
+}
+
+// configFlags are the global flags that override configuration keys.
+func configFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cache-dir", Usage: "shared cache directory (config cache_dir)"},
+		&cli.StringFlag{Name: "stage-dir", Usage: "node-local stage directory (config stage_dir)"},
+		&cli.StringFlag{Name: "lock-timeout", Usage: "longest wait for another build, e.g. 30m (config lock_timeout)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
+	}
+}
+
+// loadConfig reads the configuration with the global flags applied.
+func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error) {
+	flags := map[string]string{}
+	for _, name := range []string{"cache-dir", "stage-dir", "lock-timeout"} {
+		if v := c.String(name); v != "" {
+			flags[strings.ReplaceAll(name, "-", "_")] = v
+		}
+	}
+	for k, v := range extra {
+		flags[k] = v
+	}
+	cfg, err := config.Load(os.Getenv, flags)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return cfg, nil
+}
+
+// logger returns the phase logger, silent with --quiet.
+func logger(c *cli.Context) func(string, ...any) {
+	if c.Bool("quiet") {
+		return nil
+	}
+	return logf
+}
+
+// loadScript parses a script file and merges the #ENV flags into it.
+func loadScript(c *cli.Context, path string) (*jobspec.Script, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("cannot open script: %v", err)
+	}
+	defer f.Close()
+	s, err := jobspec.Parse(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ApplyFlags(flagDirectives(c)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// scriptOptions are the wrapper options for a script at path.
+func scriptOptions(c *cli.Context, cfg *config.Config, path string) wrapper.Options {
+	abs, _ := filepath.Abs(path)
+	return wrapper.Options{Config: cfg, Dir: filepath.Dir(abs), LockFile: abs + ".lock", Logf: logger(c)}
+}
+
+// flagsOptions are the wrapper options for a spec given by flags only.
+func flagsOptions(c *cli.Context, cfg *config.Config) wrapper.Options {
+	wd, _ := os.Getwd()
+	return wrapper.Options{Config: cfg, Dir: wd, Logf: logger(c)}
+}
+
+// afterDashDash reports whether the positional arguments came after "--",
+// which marks a command rather than a script.
+func afterDashDash(c *cli.Context) bool {
+	n := c.Args().Len()
+	i := len(rawArgs) - n - 1
+	return n > 0 && i >= 0 && rawArgs[i] == "--"
+}

@@ -1,0 +1,176 @@
+package wrapper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/google/shlex"
+	"golang.org/x/sys/unix"
+
+	"github.com/senv-hpc/senv/config"
+)
+
+// Execer replaces the current process. Tests fake it; the real one never
+// returns on success.
+type Execer interface {
+	Exec(argv []string, env []string) error
+}
+
+// SyscallExec is the real Execer: execve(2) after a PATH lookup.
+type SyscallExec struct{}
+
+// Exec replaces the process; it returns only on failure.
+func (SyscallExec) Exec(argv []string, env []string) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("failed to run %s: %w", argv[0], err)
+	}
+	err = syscall.Exec(path, argv, env)
+	return fmt.Errorf("failed to exec %s: %w", argv[0], err)
+}
+
+// leases are kept open for the life of the process and inherited by exec.
+var leases []*os.File
+
+// keepLease keeps f open and makes it survive exec, so the payload holds
+// the lease until it exits.
+func keepLease(f *os.File) {
+	_, _ = unix.FcntlInt(f.Fd(), unix.F_SETFD, 0)
+	leases = append(leases, f)
+}
+
+// Run execs argv inside the prepared environment: /bin/sh runs the
+// activation block, then execs argv. It returns only on failure.
+func (p *Prepared) Run(e Execer, argv []string) error {
+	full, err := p.Activation.Command(argv...)
+	if err != nil {
+		return err
+	}
+	return e.Exec(full, os.Environ())
+}
+
+// ScriptArgv returns the argv that runs a script the way the kernel would
+// run it: its shebang's interpreter (with its argument), else /bin/sh.
+func ScriptArgv(shebang, script string, args []string) ([]string, error) {
+	argv := []string{"/bin/sh"}
+	if shebang != "" {
+		interp, arg, _ := strings.Cut(shebang, " ")
+		argv = []string{interp}
+		if arg = strings.TrimSpace(arg); arg != "" {
+			words, err := shlex.Split(arg)
+			if err != nil {
+				return nil, fmt.Errorf("failed to read shebang %q: %w", shebang, err)
+			}
+			argv = append(argv, words...)
+		}
+	}
+	return append(append(argv, script), args...), nil
+}
+
+// EnvChanges runs the activation block in /bin/sh and returns the variables
+// it set or changed (name → value) and those it removed. It is how the env,
+// json and task-prolog formats learn what `module load` did.
+func (p *Prepared) EnvChanges(ctx context.Context) (map[string]string, []string, error) {
+	argv, err := p.Activation.Command("env", "-0")
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to run activation: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	after := map[string]string{}
+	for _, kv := range bytes.Split(out, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			after[k] = v
+		}
+	}
+	changed := map[string]string{}
+	var removed []string
+	for k, v := range after {
+		if old, ok := os.LookupEnv(k); (!ok || old != v) && !shellNoise[k] {
+			changed[k] = v
+		}
+	}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := after[k]; !ok && !shellNoise[k] {
+			removed = append(removed, k)
+		}
+	}
+	sort.Strings(removed)
+	return changed, removed, nil
+}
+
+// shellNoise are variables sh itself sets or changes; they are not part of
+// the activation.
+var shellNoise = map[string]bool{"PWD": true, "OLDPWD": true, "SHLVL": true, "_": true}
+
+// TaskPrologLines renders changes in Slurm's TaskProlog protocol:
+// "export NAME=value" (the rest of the line, verbatim) and "unset NAME".
+// A value holding a newline cannot be expressed and is skipped, with a
+// warning returned for each.
+func TaskPrologLines(changed map[string]string, removed []string) (lines, warnings []string) {
+	names := make([]string, 0, len(changed))
+	for k := range changed {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v := changed[k]
+		if strings.ContainsAny(k+v, "\n\r\x00") || strings.ContainsAny(k, "=% ") {
+			warnings = append(warnings, fmt.Sprintf("variable %s cannot be passed through the TaskProlog (newline in value); skipped", k))
+			continue
+		}
+		lines = append(lines, "export "+k+"="+v)
+	}
+	for _, k := range removed {
+		lines = append(lines, "unset "+k)
+	}
+	return lines, warnings
+}
+
+// JSONChanges renders changes as JSON: {"set": {...}, "unset": [...]}.
+func JSONChanges(changed map[string]string, removed []string) ([]byte, error) {
+	if removed == nil {
+		removed = []string{}
+	}
+	return json.MarshalIndent(map[string]any{"set": changed, "unset": removed}, "", "  ")
+}
+
+// findCondaEnv finds a named conda env with `<tool> env list --json`.
+func findCondaEnv(ctx context.Context, name string, cfg *config.Config) (string, error) {
+	for _, bin := range []string{cfg.Micromamba, cfg.Mamba, cfg.Conda} {
+		if _, err := exec.LookPath(bin); err != nil {
+			continue
+		}
+		out, err := exec.CommandContext(ctx, bin, "env", "list", "--json").Output()
+		if err != nil {
+			return "", fmt.Errorf("failed to list conda envs with %s: %w", bin, err)
+		}
+		var list struct {
+			Envs []string `json:"envs"`
+		}
+		if err := json.Unmarshal(out, &list); err != nil {
+			return "", fmt.Errorf("failed to parse %s env list: %w", bin, err)
+		}
+		for _, e := range list.Envs {
+			if filepath.Base(e) == name {
+				return e, nil
+			}
+		}
+		return "", &SpecError{fmt.Errorf("#ENV use conda:%s: no such conda env (%s env list shows %d envs)", name, bin, len(list.Envs))}
+	}
+	return "", fmt.Errorf("failed to find conda env %s: no micromamba, mamba or conda on PATH", name)
+}

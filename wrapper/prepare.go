@@ -1,0 +1,263 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/envs"
+	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/solver"
+	"github.com/senv-hpc/senv/templates"
+)
+
+// Options say how to prepare an environment.
+type Options struct {
+	Config   *config.Config
+	Dir      string // directory that relative paths in the spec are relative to
+	LockFile string // SCRIPT.lock; used when it exists
+	Upgrade  bool   // solve again and record a new lock
+	EnvID    string // env pinned by `senv sbatch`; used when the cache has it
+	Logf     func(format string, args ...any)
+}
+
+// Prepared is an environment ready on this node, and how to activate it.
+type Prepared struct {
+	Spec       *solver.Spec
+	Lock       *solver.Lock // nil for modules-only specs and `use`
+	ID         string
+	Prefix     string
+	Outcome    envs.Outcome
+	Activation templates.Activation
+	Store      *envs.Store
+}
+
+// Plan is the resolved spec and lock, before anything is built.
+type Plan struct {
+	Spec  *solver.Spec
+	Lock  *solver.Lock
+	ID    string
+	Store *envs.Store
+}
+
+// SpecError wraps an error that is the user's to fix (exit code 2).
+type SpecError struct{ Err error }
+
+func (e *SpecError) Error() string { return e.Err.Error() }
+func (e *SpecError) Unwrap() error { return e.Err }
+
+// Resolve canonicalises env and finds or solves its lock. It builds nothing.
+func Resolve(ctx context.Context, env *jobspec.Env, o Options) (*Plan, error) {
+	spec, err := solver.Canonicalize(env, o.Dir, o.Config)
+	if err != nil {
+		return nil, &SpecError{err}
+	}
+	p := &Plan{Spec: spec}
+	if !spec.NeedsBuild() {
+		return p, nil
+	}
+	if p.Store, err = o.store(env.Stage == "none"); err != nil {
+		return nil, err
+	}
+	if p.Lock, err = o.lock(ctx, spec, p.Store.Cache); err != nil {
+		return nil, err
+	}
+	p.ID = p.Lock.EnvID(p.Store.Stage.Dir)
+	return p, nil
+}
+
+// Prepare resolves env, makes it ready on this node, and takes a lease on
+// it that lasts as long as this process and whatever it execs.
+func Prepare(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error) {
+	act := templates.Activation{ModuleInit: o.Config.ModuleInit}
+	for _, kv := range env.SetEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		act.SetEnv = append(act.SetEnv, templates.Var{Name: name, Value: value})
+	}
+	if o.EnvID != "" {
+		if p, err := o.preparePinned(env, act); p != nil || err != nil {
+			return p, err
+		}
+	}
+	plan, err := Resolve(ctx, env, o)
+	if err != nil {
+		return nil, err
+	}
+	act.Modules = plan.Spec.Modules
+	p := &Prepared{Spec: plan.Spec, Lock: plan.Lock, ID: plan.ID, Activation: act, Store: plan.Store}
+	if plan.Spec.Use != "" {
+		if err := p.use(ctx, o.Config); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if !plan.Spec.NeedsBuild() {
+		return p, nil
+	}
+	if err := p.ensure(ctx, o, env.Name); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// preparePinned uses the env `senv sbatch` built, straight from its cache
+// entry: no spec files are read and nothing is solved at job start. It
+// returns nil, nil when the entry is gone (collected), to fall back.
+func (o Options) preparePinned(env *jobspec.Env, act templates.Activation) (*Prepared, error) {
+	store, err := o.store(env.Stage == "none")
+	if err != nil {
+		return nil, err
+	}
+	if !store.Stage.Ready(o.EnvID) && !store.Cache.Has(o.EnvID) {
+		return nil, nil
+	}
+	meta, err := store.Cache.Meta(o.EnvID)
+	if err != nil {
+		return nil, nil
+	}
+	p := &Prepared{ID: o.EnvID, Spec: meta.Spec, Store: store, Activation: act}
+	if meta.Spec != nil {
+		p.Activation.Modules = meta.Spec.Modules
+	}
+	if err := p.stage(context.Background(), o, envs.Job{ID: o.EnvID}); err != nil {
+		return nil, err
+	}
+	p.Activation.Kind, p.Activation.Prefix = meta.Kind, p.Prefix
+	return p, nil
+}
+
+func (o Options) store(shared bool) (*envs.Store, error) {
+	cache, err := envs.OpenCache(o.Config.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	stageDir := o.Config.StageDir
+	if shared {
+		stageDir = filepath.Join(cache.Root, "shared")
+	}
+	stage, err := envs.OpenStage(stageDir)
+	if err != nil {
+		return nil, err
+	}
+	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared}, nil
+}
+
+// lock returns the spec's lock: SCRIPT.lock if there is one, else the one
+// the cache recorded, else a new solve recorded for every later job.
+func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) (*solver.Lock, error) {
+	key := spec.Key()
+	if o.LockFile != "" && !o.Upgrade {
+		l, err := solver.ReadLockFile(o.LockFile)
+		if err != nil {
+			return nil, &SpecError{err}
+		}
+		if l != nil {
+			if l.SpecKey != key {
+				return nil, &SpecError{fmt.Errorf("%s was written for another spec (key %s, the script's is %s)", o.LockFile, l.SpecKey, key)}
+			}
+			return l, nil
+		}
+	}
+	if !o.Upgrade {
+		if l, err := cache.ReadLock(key); err != nil || l != nil {
+			return l, err
+		}
+	}
+	// One solve per spec key at a time: the others wait and read its lock.
+	bl, err := cache.BuildLock("spec-"+key, o.Config.LockTimeout, func(msg string) { o.logf("%s", msg) })
+	if err != nil && !errors.Is(err, envs.ErrNoLocks) {
+		return nil, err
+	}
+	defer bl.Release()
+	if !o.Upgrade {
+		if l, err := cache.ReadLock(key); err != nil || l != nil {
+			return l, err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "senv-solve-")
+	if err != nil {
+		return nil, fmt.Errorf("failed to create solve dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	l, err := solver.Solve(ctx, spec, o.Config, tmp)
+	if err != nil {
+		return nil, err
+	}
+	o.logf("solved spec %s with %s: %d packages in %s", key, l.Tool, len(l.Packages), time.Since(start).Round(time.Millisecond))
+	if err := cache.PublishLock(l, o.Upgrade); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// ensure builds or stages the env and fills in its activation.
+func (p *Prepared) ensure(ctx context.Context, o Options, name string) error {
+	b, err := envs.BackendFor(p.Lock.Manager, o.Config)
+	if err != nil {
+		return err
+	}
+	job := envs.Job{ID: p.ID, Lock: p.Lock, Backend: b, Runner: solver.RunnerFor(p.Spec, o.Config),
+		Meta: envs.Meta{ID: p.ID, Name: name, Manager: p.Lock.Manager, Kind: b.Kind(), SpecKey: p.Spec.Key(),
+			Spec: p.Spec, Tool: p.Lock.Tool, Created: time.Now().UTC()}}
+	job.Meta.Prefix = p.Store.Stage.Prefix(p.ID)
+	if err := p.stage(ctx, o, job); err != nil {
+		return err
+	}
+	p.Activation.Kind, p.Activation.Prefix = b.Kind(), p.Prefix
+	return nil
+}
+
+// stage takes the lease, then makes sure the env is ready: the lease first,
+// so gc cannot remove the env between the check and the exec.
+func (p *Prepared) stage(ctx context.Context, o Options, job envs.Job) error {
+	lease, err := p.Store.Stage.Lease(job.ID)
+	if err != nil {
+		return err
+	}
+	keepLease(lease)
+	if job.Lock == nil && !p.Store.Stage.Ready(job.ID) && !p.Store.Cache.Has(job.ID) {
+		return fmt.Errorf("failed to stage env %s: not in the cache", job.ID)
+	}
+	p.Prefix, p.Outcome, err = p.Store.Ensure(ctx, job)
+	return err
+}
+
+// use activates an existing environment: a path, or conda:NAME.
+func (p *Prepared) use(ctx context.Context, cfg *config.Config) error {
+	prefix := p.Spec.Use
+	if name, ok := strings.CutPrefix(prefix, "conda:"); ok {
+		found, err := findCondaEnv(ctx, name, cfg)
+		if err != nil {
+			return err
+		}
+		prefix = found
+	}
+	switch {
+	case exists(filepath.Join(prefix, "pyvenv.cfg")):
+		p.Activation.Kind = "venv"
+	case exists(filepath.Join(prefix, "conda-meta")):
+		p.Activation.Kind = "conda"
+	default:
+		return &SpecError{fmt.Errorf("#ENV use %s: not a venv (no pyvenv.cfg) or conda env (no conda-meta)", p.Spec.Use)}
+	}
+	p.Prefix, p.Activation.Prefix = prefix, prefix
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
