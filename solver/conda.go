@@ -1,13 +1,394 @@
 package solver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/senv-hpc/senv/config"
 )
 
-// solveConda is filled in by the conda-family resolver.
+// DefaultCondaChannel is the channel a conda-family spec is solved against
+// when it names none.
+const DefaultCondaChannel = "conda-forge"
+
+// CondaBinary returns the configured binary of a conda-family manager.
+func CondaBinary(manager string, cfg *config.Config) string {
+	switch manager {
+	case "mamba":
+		return cfg.Mamba
+	case "micromamba":
+		return cfg.Micromamba
+	}
+	return cfg.Conda
+}
+
+// solveConda locks a conda-family spec: one `create --dry-run --json`,
+// turned into an @EXPLICIT list that installs the same packages without a
+// solve. tmp is a scratch directory the caller removes.
 func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
-	return fmt.Errorf("failed to solve: conda-family manager %q is not supported yet", s.Manager)
+	if len(s.Pip) > 0 {
+		return fmt.Errorf("failed to solve: pip packages in a %s environment are not supported yet (%s); ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`",
+			s.Manager, strings.Join(s.Pip, " "))
+	}
+	bin := CondaBinary(s.Manager, cfg)
+	ver, err := r.Output(ctx, bin, "--version")
+	if err != nil {
+		return fmt.Errorf("failed to run %s (install it, or set its path as %q in the senv config or SENV_%s): %w",
+			bin, s.Manager, strings.ToUpper(s.Manager), err)
+	}
+	l.Tool = condaTool(s.Manager, ver)
+	if len(l.Channels) == 0 {
+		l.Channels = condaChannels(s)
+	}
+	argv := CondaSolveArgs(bin, s, filepath.Join(tmp, "prefix"))
+	pkgs, err := condaDryRun(ctx, r, s.Manager, argv)
+	if err != nil {
+		return err
+	}
+	if !condaComplete(pkgs) {
+		// conda and mamba 1 list a package they link from their package
+		// cache without url and md5; its cached repodata_record.json has both.
+		if out, err := r.Output(ctx, bin, "info", "--json"); err == nil {
+			if dirs, err := ParseCondaPkgsDirs(out); err == nil {
+				FillFromPackageCache(pkgs, dirs)
+			}
+		}
+	}
+	if !condaComplete(pkgs) {
+		// Last resort: solve again against an empty package cache, so that
+		// every package is one to fetch, with its full record.
+		fresh := r
+		fresh.Env = append(append([]string(nil), r.Env...), "CONDA_PKGS_DIRS="+filepath.Join(tmp, "pkgs"))
+		if pkgs, err = condaDryRun(ctx, fresh, s.Manager, argv); err != nil {
+			return err
+		}
+	}
+	if l.Explicit, err = ExplicitList(pkgs); err != nil {
+		return fmt.Errorf("failed to lock the %s solve (neither the dry run, nor the package cache, nor a solve against an empty cache gave every package's URL and MD5): %w", s.Manager, err)
+	}
+	return nil
+}
+
+// condaDryRun runs the dry-run solve and parses its JSON. A failure the
+// solver explains in its output is reported in its own words.
+func condaDryRun(ctx context.Context, r Runner, manager string, argv []string) ([]CondaPackage, error) {
+	out, runErr := r.Output(ctx, argv...)
+	pkgs, err := ParseCondaDryRun(out)
+	var solveErr *CondaSolveError
+	switch {
+	case errors.As(err, &solveErr):
+		return nil, fmt.Errorf("failed to solve with %s: %w", manager, err)
+	case runErr != nil && err != nil:
+		return nil, fmt.Errorf("failed to solve with %s: %w\n%s", manager, runErr, indent(string(out)))
+	case runErr != nil:
+		return nil, fmt.Errorf("failed to solve with %s: %w", manager, runErr)
+	case err != nil:
+		return nil, fmt.Errorf("failed to solve with %s: %w", manager, err)
+	}
+	return pkgs, nil
+}
+
+// CondaSolveArgs returns the dry-run solve command for a conda-family spec:
+// its channels in priority order and nothing else (--override-channels),
+// its match specs, and python=VERSION when the spec asks for a python that
+// no match spec names. --solver is passed to conda only: mamba and
+// micromamba have one solver.
+func CondaSolveArgs(bin string, s *Spec, prefix string) []string {
+	args := []string{bin, "create", "--dry-run", "--json", "--yes", "--prefix", prefix, "--override-channels"}
+	for _, ch := range condaChannels(s) {
+		args = append(args, "--channel", ch)
+	}
+	if s.Manager == "conda" && s.Solver != "" {
+		args = append(args, "--solver="+s.Solver)
+	}
+	return append(args, condaSpecs(s)...)
+}
+
+// condaChannels returns the spec's channels, or the default one. The
+// environment.yml marker "nodefaults" is dropped: --override-channels already
+// leaves defaults out, and on a command line it would name a channel.
+func condaChannels(s *Spec) []string {
+	var chs []string
+	for _, ch := range s.Channels {
+		if ch != "nodefaults" {
+			chs = append(chs, ch)
+		}
+	}
+	if len(chs) == 0 {
+		chs = []string{DefaultCondaChannel}
+	}
+	return chs
+}
+
+func condaSpecs(s *Spec) []string {
+	specs := append([]string(nil), s.Conda...)
+	if s.Python == "" {
+		return specs
+	}
+	for _, sp := range specs {
+		if condaSpecName(sp) == "python" {
+			return specs
+		}
+	}
+	return append(specs, "python="+s.Python)
+}
+
+// condaSpecName returns the package name of a match spec such as
+// "conda-forge::numpy>=1.26" or "python 3.11.*".
+func condaSpecName(spec string) string {
+	if i := strings.LastIndex(spec, "::"); i >= 0 {
+		spec = spec[i+2:]
+	}
+	if i := strings.IndexAny(spec, " =<>!~[;"); i >= 0 {
+		spec = spec[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(spec))
+}
+
+// condaTool names the builder from `--version`: conda prints "conda 24.1.2",
+// mamba 1 "mamba 1.5.8" and "conda 24.1.2" on two lines, micromamba and
+// mamba 2 a bare version.
+func condaTool(manager string, out []byte) string {
+	var parts []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch len(f) {
+		case 0:
+			continue
+		case 1:
+			parts = append(parts, manager+" "+f[0])
+		default:
+			parts = append(parts, strings.Join(f, " "))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CondaPackage is one package a conda-family solve links into the
+// environment.
+type CondaPackage struct {
+	Name     string
+	Version  string
+	DistName string // name-version-build: its directory in a package cache
+	URL      string
+	MD5      string
+}
+
+// CondaSolveError is a failure the solver reported in its JSON output, such
+// as a package no channel provides or conflicting requirements. Msg is the
+// solver's own message.
+type CondaSolveError struct{ Msg string }
+
+func (e *CondaSolveError) Error() string { return e.Msg }
+
+// condaRecord holds the fields of a package record that the conda family
+// prints: conda's LINK entries are sparse (base_url, channel, dist_name,
+// platform), its FETCH entries and every micromamba/mamba 2 entry are full
+// repodata records (fn, url, md5, subdir, channel).
+type condaRecord struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	DistName string `json:"dist_name"`
+	Fn       string `json:"fn"`
+	URL      string `json:"url"`
+	MD5      string `json:"md5"`
+	Channel  string `json:"channel"`
+	BaseURL  string `json:"base_url"`
+	Platform string `json:"platform"`
+	Subdir   string `json:"subdir"`
+}
+
+func (c condaRecord) distName() string {
+	if c.DistName != "" {
+		return c.DistName
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(c.Fn, ".conda"), ".tar.bz2")
+}
+
+func (c condaRecord) url() string {
+	subdir := c.Subdir
+	if subdir == "" {
+		subdir = c.Platform
+	}
+	switch {
+	case c.URL != "":
+		return c.URL
+	case c.Fn == "":
+		return ""
+	case strings.Contains(c.Channel, "://") && subdir != "" && strings.HasSuffix(c.Channel, "/"+subdir):
+		return c.Channel + "/" + c.Fn // micromamba 1: the channel URL includes the subdir
+	case c.BaseURL != "" && subdir != "":
+		return strings.TrimSuffix(c.BaseURL, "/") + "/" + subdir + "/" + c.Fn
+	}
+	return ""
+}
+
+type condaActions struct {
+	Link  []condaRecord `json:"LINK"`
+	Fetch []condaRecord `json:"FETCH"`
+}
+
+// ParseCondaDryRun reads what `conda|mamba|micromamba create --dry-run
+// --json` prints and returns the packages to link, in the solver's order (a
+// dependency order, which an explicit install keeps). Virtual packages
+// ("__glibc") are left out. A package conda links from its package cache
+// has no URL and MD5: see FillFromPackageCache. A failure reported in the
+// output is a *CondaSolveError.
+func ParseCondaDryRun(data []byte) ([]CondaPackage, error) {
+	var out struct {
+		Actions        json.RawMessage `json:"actions"`
+		Success        *bool           `json:"success"`
+		Error          string          `json:"error"`
+		ExceptionName  string          `json:"exception_name"`
+		Message        string          `json:"message"`
+		SolverProblems []string        `json:"solver_problems"`
+	}
+	if err := decodeJSONObject(data, &out); err != nil {
+		return nil, fmt.Errorf("failed to parse the solver's output: %w", err)
+	}
+	switch {
+	case out.Error != "":
+		return nil, &CondaSolveError{Msg: strings.TrimSpace(out.Error)}
+	case out.ExceptionName != "":
+		return nil, &CondaSolveError{Msg: strings.TrimSpace(out.ExceptionName + ": " + out.Message)}
+	case out.Success != nil && !*out.Success:
+		msg := "the solve failed"
+		if len(out.SolverProblems) > 0 {
+			msg += ":\n  - " + strings.Join(out.SolverProblems, "\n  - ")
+		}
+		return nil, &CondaSolveError{Msg: msg}
+	}
+	// conda 4.4 and later, mamba and micromamba print one object; conda 4.3
+	// printed a list of them.
+	var groups []condaActions
+	if a := bytes.TrimSpace(out.Actions); len(a) > 0 && a[0] == '[' {
+		if err := json.Unmarshal(a, &groups); err != nil {
+			return nil, fmt.Errorf("failed to parse the solver's actions: %w", err)
+		}
+	} else if len(a) > 0 {
+		var g condaActions
+		if err := json.Unmarshal(a, &g); err != nil {
+			return nil, fmt.Errorf("failed to parse the solver's actions: %w", err)
+		}
+		groups = append(groups, g)
+	}
+	fetched := map[string]condaRecord{}
+	var link []condaRecord
+	for _, g := range groups {
+		for _, f := range g.Fetch {
+			fetched[f.distName()] = f
+		}
+		link = append(link, g.Link...)
+	}
+	var pkgs []CondaPackage
+	for _, rec := range link {
+		if strings.HasPrefix(rec.Name, "__") {
+			continue
+		}
+		p := CondaPackage{Name: rec.Name, Version: rec.Version, DistName: rec.distName(), URL: rec.url(), MD5: rec.MD5}
+		if f, ok := fetched[p.DistName]; ok {
+			p.URL, p.MD5 = firstNonEmpty(p.URL, f.url()), firstNonEmpty(p.MD5, f.MD5)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("failed to parse the solver's output: it lists no packages to install")
+	}
+	return pkgs, nil
+}
+
+// decodeJSONObject decodes the first JSON object in data, skipping what a
+// tool printed around it (mamba 1 printed "DryRunExit: Dry run. Exiting."
+// before it, and early versions a second copy after it).
+func decodeJSONObject(data []byte, v any) error {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '{' {
+			continue
+		}
+		if err := json.NewDecoder(bytes.NewReader(data[i:])).Decode(v); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no JSON object in %q", truncate(string(bytes.TrimSpace(data)), 2000))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// ParseCondaPkgsDirs reads the package cache directories from `info --json`:
+// conda and mamba 1 call them "pkgs_dirs", micromamba and mamba 2 "package
+// cache".
+func ParseCondaPkgsDirs(data []byte) ([]string, error) {
+	var info struct {
+		PkgsDirs     []string `json:"pkgs_dirs"`
+		PackageCache []string `json:"package cache"`
+	}
+	if err := decodeJSONObject(data, &info); err != nil {
+		return nil, fmt.Errorf("failed to parse info: %w", err)
+	}
+	return append(info.PkgsDirs, info.PackageCache...), nil
+}
+
+// FillFromPackageCache completes packages that have no URL or MD5 from the
+// repodata_record.json that a package cache keeps for each extracted
+// package. Packages not found are left as they are.
+func FillFromPackageCache(pkgs []CondaPackage, dirs []string) {
+	for i := range pkgs {
+		p := &pkgs[i]
+		if p.URL != "" && p.MD5 != "" || p.DistName == "" {
+			continue
+		}
+		for _, dir := range dirs {
+			data, err := os.ReadFile(filepath.Join(dir, p.DistName, "info", "repodata_record.json"))
+			if err != nil {
+				continue
+			}
+			var rec condaRecord
+			if json.Unmarshal(data, &rec) != nil || rec.url() == "" || rec.MD5 == "" {
+				continue
+			}
+			p.URL, p.MD5 = rec.url(), rec.MD5
+			break
+		}
+	}
+}
+
+func condaComplete(pkgs []CondaPackage) bool {
+	for _, p := range pkgs {
+		if p.URL == "" || p.MD5 == "" {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	md5Re         = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	condaPkgURLRe = regexp.MustCompile(`^[a-z][a-z0-9+.-]*://\S+/[^/#\s]+(\.conda|\.tar\.bz2)$`)
+)
+
+// ExplicitList renders packages as conda's @EXPLICIT format, one URL#MD5
+// line each in the given order: the file `create --file` installs without a
+// solve, checking each download against its MD5.
+func ExplicitList(pkgs []CondaPackage) (string, error) {
+	var b strings.Builder
+	b.WriteString("@EXPLICIT\n")
+	for _, p := range pkgs {
+		if !condaPkgURLRe.MatchString(p.URL) || !md5Re.MatchString(p.MD5) {
+			return "", fmt.Errorf("no package URL and MD5 for %s (url %q, md5 %q)", p.DistName, p.URL, p.MD5)
+		}
+		b.WriteString(p.URL + "#" + p.MD5 + "\n")
+	}
+	return b.String(), nil
 }

@@ -175,6 +175,9 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		return nil, err
 	}
 	defer bl.Release()
+	if err == nil {
+		cache.CleanTemp(key) // a crashed solver's half-written lock
+	}
 	if !o.Upgrade {
 		if l, err := cache.ReadLock(key); err != nil || l != nil {
 			return l, err

@@ -1,0 +1,216 @@
+package wrapper_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/senv-hpc/senv/internal/wheelhouse"
+)
+
+// These tests drive the real senv binary as separate processes: that is
+// the only honest way to test locks, crashes and concurrent jobs.
+
+var senvBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "senv-bin-")
+	if err != nil {
+		panic(err)
+	}
+	senvBin = filepath.Join(dir, "senv")
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", senvBin, "./cmd/senv")
+	build.Dir = filepath.Join(filepath.Dir(file), "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "failed to build senv: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sandbox is one isolated senv world: its own cache, stage and wheelhouse.
+type sandbox struct {
+	t     *testing.T
+	dir   string
+	cache string
+	stage string
+	wh    string
+}
+
+func newSandbox(t *testing.T) *sandbox {
+	t.Helper()
+	dir := t.TempDir()
+	wh, err := wheelhouse.BuildAll(filepath.Join(dir, "wheels"), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sandbox{t: t, dir: dir, cache: filepath.Join(dir, "cache"), stage: filepath.Join(dir, "stage"), wh: wh}
+}
+
+func (s *sandbox) env() []string {
+	py := "python3"
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		py = "/usr/bin/python3"
+	}
+	return append(os.Environ(), "SENV_CACHE_DIR="+s.cache, "SENV_STAGE_DIR="+s.stage, "SENV_PYTHON="+py, "SENV_LOCK_TIMEOUT=3m")
+}
+
+// cmd returns an unstarted `senv ARGS...` in the sandbox.
+func (s *sandbox) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(senvBin, args...)
+	cmd.Env = s.env()
+	cmd.Dir = s.dir
+	return cmd
+}
+
+// run runs senv and returns stdout, stderr and the exit code.
+func (s *sandbox) run(args ...string) (string, string, int) {
+	cmd := s.cmd(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatalf("senv %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// pipArgs is the standard spec: alpha (and its dependency beta) from the
+// sandbox wheelhouse, built by manager.
+func (s *sandbox) pipArgs(manager string, pkgs ...string) []string {
+	args := []string{"--manager", manager, "--find-links", s.wh, "--no-index"}
+	for _, p := range pkgs {
+		args = append(args, "--pip", p)
+	}
+	return args
+}
+
+// tmpLeft lists files left in the cache's temp dir.
+func (s *sandbox) tmpLeft() []string {
+	ents, _ := os.ReadDir(filepath.Join(s.cache, "v1", "tmp"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func (s *sandbox) entries() []string {
+	ents, _ := os.ReadDir(filepath.Join(s.cache, "v1", "envs"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func fastManager() string {
+	if _, err := exec.LookPath("uv"); err == nil {
+		return "uv"
+	}
+	return "venv"
+}
+
+// TestConcurrentColdStart: 16 `senv run` of one spec on a cold cache give
+// exactly one build, 16 successes, one cache entry and no temp files.
+func TestConcurrentColdStart(t *testing.T) {
+	s := newSandbox(t)
+	const n = 16
+	args := append(append([]string{"run"}, s.pipArgs(fastManager(), "alpha")...), "--", "alpha-hello")
+	var wg sync.WaitGroup
+	type result struct {
+		out, err string
+		code     int
+	}
+	results := make([]result, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			o, e, c := s.run(args...)
+			results[i] = result{o, e, c}
+		}(i)
+	}
+	wg.Wait()
+	builds, solves := 0, 0
+	for i, r := range results {
+		if r.code != 0 || strings.TrimSpace(r.out) != "hello from alpha 1.0" {
+			t.Errorf("run %d: exit %d, stdout %q, stderr:\n%s", i, r.code, r.out, r.err)
+		}
+		builds += strings.Count(r.err, " building with ")
+		solves += strings.Count(r.err, "senv: solved spec")
+	}
+	if builds != 1 || solves != 1 {
+		t.Errorf("%d builds and %d solves across %d runs, want exactly 1 each", builds, solves, n)
+	}
+	if e := s.entries(); len(e) != 1 {
+		t.Errorf("cache entries: %v, want one", e)
+	}
+	if left := s.tmpLeft(); len(left) != 0 {
+		t.Errorf("temp files left in the cache: %v", left)
+	}
+}
+
+// TestPayloadStatusAndArgs: the payload's exit status is senv's, arguments
+// pass through untouched, and a script runs with its shebang's interpreter.
+func TestPayloadStatusAndArgs(t *testing.T) {
+	s := newSandbox(t)
+	script := filepath.Join(s.dir, "job.sh")
+	body := "#!/bin/bash\n#ENV pip alpha\n#ENV find-links " + s.wh + "\n#ENV no-index\n#ENV manager " + fastManager() +
+		"\nprintf '%s|' \"$@\"; echo \"$BASH_VERSION\" | cut -c1; alpha-hello; exit 42\n"
+	if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := s.run("run", script, "a b", "$(x)", "")
+	if code != 42 {
+		t.Fatalf("exit %d, want the payload's 42; stderr:\n%s", code, errOut)
+	}
+	if want := "a b|$(x)||"; !strings.HasPrefix(out, want) {
+		t.Errorf("args came through as %q, want prefix %q", out, want)
+	}
+	if !strings.Contains(out, "hello from alpha 1.0") {
+		t.Errorf("console script did not run: %q", out)
+	}
+}
+
+// TestInjection: setenv values and package specs holding $(...), backticks,
+// quotes and ; reach the payload as literal text and execute nothing.
+func TestInjection(t *testing.T) {
+	s := newSandbox(t)
+	canary := filepath.Join(s.dir, "pwned")
+	hostile := []string{
+		"$(touch " + canary + ")",
+		"`touch " + canary + "`",
+		"'; touch " + canary + "; '",
+		"\"; touch " + canary + "; \"",
+		"a;touch " + canary,
+		"$HOME ${PATH} * ? [a] ~ \\ \t end",
+	}
+	for i, v := range hostile {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			out, errOut, code := s.run("run", "--setenv", "HOSTILE="+v, "--", "printenv", "HOSTILE")
+			if code != 0 || out != v+"\n" {
+				t.Errorf("setenv %q: exit %d, payload saw %q\n%s", v, code, out, errOut)
+			}
+			_, errOut, code = s.run(append(append([]string{"run"}, s.pipArgs(fastManager(), "alpha"+v)...), "--", "true")...)
+			if code == 0 {
+				t.Errorf("pip spec %q was accepted", v)
+			}
+			if _, err := os.Stat(canary); err == nil {
+				t.Fatalf("value %q executed a command (stderr: %s)", v, errOut)
+			}
+		})
+	}
+}
