@@ -49,6 +49,7 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		if s.Stage.Ready(j.ID) {
+			s.logf("env %s already staged on this node (%s)", j.ID, since(start))
 			return s.Stage.Prefix(j.ID), Staged, nil
 		}
 		if !s.NoPack && s.Cache.Has(j.ID) {

@@ -1,0 +1,41 @@
+# senv — developer entry points. `make test` is the README's test command;
+# .ci/run installs the tools, starts the Slurm testbed, then runs it.
+SHELL := /bin/bash
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test unit e2e lint fuzz bench testbed testbed-stop
+
+build:
+	$(GO) build -o bin/senv ./cmd/senv
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+	shellcheck e2e/testbed/*.sh bench/*.sh .ci/run
+
+# unit, golden, process (concurrency, crash, gc) tests: no cluster needed
+unit:
+	$(GO) test -count=1 -timeout 30m ./...
+
+# end-to-end tests against the real Slurm testbed (make testbed first)
+e2e:
+	$(GO) test -count=1 -timeout 30m -tags e2e ./e2e/
+
+# each fuzz target for a short fixed time
+fuzz:
+	$(GO) test ./jobspec/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./templates/ -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(FUZZTIME)
+
+test: lint unit e2e fuzz
+
+bench:
+	bash bench/run.sh
+
+testbed:
+	bash e2e/testbed/install.sh
+	bash e2e/testbed/start.sh
+
+testbed-stop:
+	bash e2e/testbed/stop.sh
