@@ -30,6 +30,8 @@ type Config struct {
 	NoIndex        bool          // use only FindLinks
 	LockTimeout    time.Duration // longest wait for another node's build
 	BuildAt        string        // "submit" or "job": where `senv sbatch` builds
+	PrologTimeout  time.Duration // hard deadline of `senv prolog`
+	EpilogGC       time.Duration // `senv epilog` removes the job user's staged envs unused this long; 0: never
 
 	// Source maps each setting key to where its value came from.
 	Source map[string]string
@@ -67,6 +69,14 @@ func splitList(v string) []string {
 		out = append(out, f)
 	}
 	return out
+}
+
+func duration(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		*p(c) = d
+		return err
+	}, func(c *Config) string { return p(c).String() }
 }
 
 func setting(key, help string, def func(func(string) string) string,
@@ -154,6 +164,14 @@ var Settings = []Setting{
 				c.BuildAt = v
 				return nil
 			}, func(c *Config) string { return c.BuildAt }
+		}),
+	setting("prolog_timeout", "hard deadline of `senv prolog` (it then gives up and exits 0)", fixed("5m"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return duration(func(c *Config) *time.Duration { return &c.PrologTimeout })
+		}),
+	setting("epilog_gc", "`senv epilog` removes the job user's staged envs unused this long on the node; 0: never", fixed("0s"),
+		func() (func(*Config, string) error, func(*Config) string) {
+			return duration(func(c *Config) *time.Duration { return &c.EpilogGC })
 		}),
 }
 

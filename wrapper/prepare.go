@@ -24,6 +24,7 @@ type Options struct {
 	LockFile string // SCRIPT.lock; used when it exists
 	Upgrade  bool   // solve again and record a new lock
 	EnvID    string // env pinned by `senv sbatch`; used when the cache has it
+	NoSolve  bool   // use only a recorded lock; with none, Resolve returns no lock
 	Logf     func(format string, args ...any)
 }
 
@@ -65,8 +66,8 @@ func Resolve(ctx context.Context, env *jobspec.Env, o Options) (*Plan, error) {
 	if p.Store, err = o.store(env.Stage == "none"); err != nil {
 		return nil, err
 	}
-	if p.Lock, err = o.lock(ctx, spec, p.Store.Cache); err != nil {
-		return nil, err
+	if p.Lock, err = o.lock(ctx, spec, p.Store.Cache); err != nil || p.Lock == nil {
+		return p, err
 	}
 	p.ID = p.Lock.EnvID(p.Store.Stage.Dir)
 	return p, nil
@@ -125,12 +126,15 @@ func (o Options) preparePinned(env *jobspec.Env, act templates.Activation) (*Pre
 	if meta.Spec != nil {
 		p.Activation.Modules = meta.Spec.Modules
 	}
-	if err := p.stage(context.Background(), o, envs.Job{ID: o.EnvID}); err != nil {
+	if err := p.stage(context.Background(), o, envsJob(o.EnvID)); err != nil {
 		return nil, err
 	}
 	p.Activation.Kind, p.Activation.Prefix = meta.Kind, p.Prefix
 	return p, nil
 }
+
+// envsJob is a job that can only be staged from the cache, never built.
+func envsJob(id string) envs.Job { return envs.Job{ID: id} }
 
 func (o Options) store(shared bool) (*envs.Store, error) {
 	cache, err := envs.OpenCache(o.Config.CacheDir)
@@ -165,7 +169,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		}
 	}
 	if !o.Upgrade {
-		if l, err := cache.ReadLock(key); err != nil || l != nil {
+		if l, err := cache.ReadLock(key); err != nil || l != nil || o.NoSolve {
 			return l, err
 		}
 	}

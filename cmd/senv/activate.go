@@ -55,6 +55,9 @@ rendered script runs this; you can too:
 			if err != nil {
 				return err
 			}
+			if err := stageOnNodes(c, p); err != nil {
+				return err
+			}
 			return printActivation(p, c, format)
 		},
 	}

@@ -74,30 +74,42 @@ func run(args []string) int {
 
 // report prints err the way a user can act on it and returns its exit code.
 func report(err error) int {
+	lines, code := errorLines(err)
+	for _, l := range lines {
+		fmt.Fprintln(stderr, l)
+	}
+	return code
+}
+
+// errorLines renders err as the lines a user sees: spec errors as
+// FILE:LINE: ... with "senv: hint:" lines, others as "senv: error: ...",
+// and returns its exit code.
+func errorLines(err error) ([]string, int) {
+	var lines []string
 	if list := jobspec.AsErrorList(err); list != nil {
 		for _, e := range list {
-			fmt.Fprintln(stderr, e.Error())
+			lines = append(lines, e.Error())
 			if e.Hint != "" {
-				fmt.Fprintln(stderr, "senv: hint: "+e.Hint)
+				lines = append(lines, "senv: hint: "+e.Hint)
 			}
 		}
-		return exitUsage
+		return lines, exitUsage
 	}
 	var exitErr cli.ExitCoder
 	if errors.As(err, &exitErr) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(stderr, "senv: error: "+msg)
+			lines = append(lines, "senv: error: "+msg)
 		}
-		return exitErr.ExitCode()
+		return lines, exitErr.ExitCode()
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if strings.HasPrefix(line, "    ") {
-			fmt.Fprintln(stderr, "senv:"+line)
+			lines = append(lines, "senv:"+line)
 		} else {
-			fmt.Fprintln(stderr, "senv: error: "+line)
+			lines = append(lines, "senv: error: "+line)
 		}
 	}
-	return exitCode(err)
+	return lines, exitCode(err)
 }
 
 // exitCode is the one place that maps errors to exit codes.
@@ -141,7 +153,7 @@ Exit codes: 0 success, 1 the environment could not be made, 2 usage or spec
 error; after running a payload, the payload's own status.`,
 		Commands: []*cli.Command{
 			runCommand(), activateCommand(), renderCommand(), checkCommand(), sbatchCommand(),
-			buildCommand(), lockCommand(), lsCommand(), rmCommand(), gcCommand(),
+			buildCommand(), lockCommand(), stageCommand(), lsCommand(), rmCommand(), gcCommand(),
 			taskPrologCommand(), prologCommand(), epilogCommand(), doctorCommand(), versionCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },

@@ -56,6 +56,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := stageOnNodes(c, p); err != nil {
+				return err
+			}
 			return p.Run(execer, argv)
 		},
 	}

@@ -1,0 +1,104 @@
+package wrapper
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/envs"
+	"github.com/senv-hpc/senv/jobspec"
+)
+
+// InBatchStep reports whether this process is a multi-node job's batch
+// script (SLURM_JOB_ID set, no step yet) and returns the node count.
+func InBatchStep() (int, bool) {
+	if os.Getenv("SLURM_JOB_ID") == "" || os.Getenv("SLURM_STEP_ID") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(os.Getenv("SLURM_JOB_NUM_NODES"))
+	return n, err == nil && n > 1
+}
+
+// StageOnNodes stages env id on every node of the job, once per node, before
+// the payload's tasks start there: one `srun` step with one task per node,
+// each running `senv stage ID`. The node running the batch script has it
+// already and returns at once. Its output goes to stderr: stdout may be
+// captured for eval.
+func StageOnNodes(ctx context.Context, self, id string, shared bool, logf func(string, ...any)) error {
+	n, ok := InBatchStep()
+	if !ok || id == "" {
+		return nil
+	}
+	start := time.Now()
+	args := []string{"--overlap", "--nodes=" + strconv.Itoa(n), "--ntasks=" + strconv.Itoa(n), "--ntasks-per-node=1",
+		"--kill-on-bad-exit=1", "--job-name=senv-stage", self, "stage"}
+	if shared {
+		args = append(args, "--shared")
+	}
+	cmd := exec.CommandContext(ctx, "srun", append(args, id)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("failed to stage env %s on the job's %d nodes: %w", id, n, err)
+	}
+	if logf != nil {
+		logf("env %s staged on all %d nodes in %s", id, n, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// StageCached stages env id from the cache onto this node (no solve, no
+// build) and returns what it took.
+func StageCached(ctx context.Context, id string, o Options, shared bool) (*Prepared, error) {
+	store, err := o.store(shared)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{ID: id, Store: store}
+	if err := p.stage(ctx, o, envsJob(id)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Prestage stages env's environment onto this node if its lock and cache
+// entry already exist; it never solves and never builds. It returns nil when
+// there is nothing to stage.
+func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error) {
+	o.NoSolve = true
+	plan, err := Resolve(ctx, env, o)
+	if err != nil || plan.Lock == nil || !plan.Store.Cache.Has(plan.ID) {
+		return nil, err
+	}
+	return StageCached(ctx, plan.ID, o, plan.Store.NoPack)
+}
+
+// CollectStaged removes this node's staged envs that no process uses and
+// that were last used more than age ago. It is the stage half of gc.
+func CollectStaged(cfg *config.Config, age time.Duration, logf func(string, ...any)) error {
+	stage, err := envs.OpenStage(cfg.StageDir)
+	if err != nil {
+		return err
+	}
+	staged, err := stage.List()
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-age)
+	for _, s := range staged {
+		if age > 0 && s.Modified.After(cutoff) {
+			continue
+		}
+		removed, err := stage.RemoveUnused(s.ID)
+		if err != nil {
+			return err
+		}
+		if removed && logf != nil {
+			logf("removed staged env %s", s.ID)
+		}
+	}
+	return nil
+}
