@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -86,7 +87,7 @@ func checkDir(dir string, mustOwn bool) error {
 	if info.Mode().Perm()&0o002 != 0 {
 		return fmt.Errorf("refusing %s: it is world-writable, so anyone could plant an environment in it (chmod o-w, or choose another dir)", dir)
 	}
-	if st, ok := info.Sys().(*unix.Stat_t); ok && mustOwn && int(st.Uid) != os.Getuid() {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && mustOwn && int(st.Uid) != os.Getuid() {
 		return fmt.Errorf("refusing %s: it is owned by uid %d, not by you (uid %d)", dir, st.Uid, os.Getuid())
 	}
 	return nil

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestPrecedence: defaults < /etc file < user file < $SENV_CONFIG file <
+// SENV_* variables < flags, and Source says which won.
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	userFile := filepath.Join(dir, "xdg", "senv", "config.toml")
+	os.MkdirAll(filepath.Dir(userFile), 0o755)
+	os.WriteFile(userFile, []byte("cache_dir = \"/from/user\"\nstage_dir = \"/from/user\"\nlock_timeout = \"1m\"\nfind_links = [\"/a\", \"/b\"]\n"), 0o644)
+	extra := filepath.Join(dir, "extra.toml")
+	os.WriteFile(extra, []byte("stage_dir = \"/from/extra\"\nbuild_at = \"job\"\n"), 0o644)
+	env := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "xdg"), "SENV_CONFIG": extra, "SENV_LOCK_TIMEOUT": "2m", "SENV_UV": "/opt/uv"}
+	c, err := Load(func(k string) string { return env[k] }, map[string]string{"uv": "/flag/uv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ key, value, source string }{
+		{"cache_dir", "/from/user", userFile},
+		{"stage_dir", "/from/extra", extra},
+		{"build_at", "job", extra},
+		{"lock_timeout", "2m0s", "env SENV_LOCK_TIMEOUT"},
+		{"uv", "/flag/uv", "flag"},
+		{"find_links", "/a:/b", userFile},
+		{"python", "python3", "default"},
+	}
+	for _, tc := range cases {
+		if got := c.Value(tc.key); got != tc.value || c.Source[tc.key] != tc.source {
+			t.Errorf("%s = %q from %q, want %q from %q", tc.key, got, c.Source[tc.key], tc.value, tc.source)
+		}
+	}
+	if c.LockTimeout != 2*time.Minute {
+		t.Errorf("LockTimeout = %s", c.LockTimeout)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(func(k string) string { return map[string]string{"HOME": "/home/u"}[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CacheDir != "/home/u/.cache/senv" || c.StageDir != filepath.Join("/tmp", "senv-"+itoa(os.Getuid())) || c.BuildAt != "submit" {
+		t.Errorf("defaults: cache %s stage %s build_at %s", c.CacheDir, c.StageDir, c.BuildAt)
+	}
+	c, _ = Load(func(k string) string { return map[string]string{"HOME": "/home/u", "XDG_CACHE_HOME": "/xdg"}[k] }, nil)
+	if c.CacheDir != "/xdg/senv" {
+		t.Errorf("XDG_CACHE_HOME ignored: %s", c.CacheDir)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := map[string]string{
+		"unknown key":        "cache_dri = \"/x\"\n",
+		"bad duration":       "lock_timeout = \"soon\"\n",
+		"bad build_at":       "build_at = \"later\"\n",
+		"malformed":          "cache_dir = \n",
+		"non-string in list": "find_links = [1]\n",
+	}
+	for name, content := range bad {
+		f := filepath.Join(dir, name+".toml")
+		os.WriteFile(f, []byte(content), 0o644)
+		if _, err := Load(func(k string) string { return map[string]string{"SENV_CONFIG": f}[k] }, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := Load(func(string) string { return "" }, map[string]string{"nope": "1"}); err == nil {
+		t.Error("unknown flag key accepted")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

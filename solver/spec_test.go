@@ -1,0 +1,193 @@
+package solver
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/jobspec"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" }, map[string]string{"default_manager": "venv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// writeFiles writes name → content under a fresh dir and returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestSpecKeyStable: specs that ask for the same thing share a key, however
+// they are ordered, formatted or located.
+func TestSpecKeyStable(t *testing.T) {
+	cfg := testConfig(t)
+	base := writeFiles(t, map[string]string{"req.txt": "numpy>=1.26\nscipy\n"})
+	moved := writeFiles(t, map[string]string{"other-name.txt": "# a comment\n\n  SciPy   # trailing\nNumPy >= 1.26\n"})
+	cases := []struct {
+		name string
+		env  jobspec.Env
+		dir  string
+	}{
+		{"reordered pip", jobspec.Env{Pip: []string{"torch", "numpy"}, Requirements: []string{"req.txt"}}, base},
+		{"renamed and reformatted requirements, other dir", jobspec.Env{Pip: []string{"numpy", "Torch"}, Requirements: []string{"other-name.txt"}}, moved},
+		{"requirements inlined as pip", jobspec.Env{Pip: []string{"torch", "numpy", "numpy>=1.26", "scipy"}}, base},
+		{"name, setenv and stage do not count", jobspec.Env{Pip: []string{"numpy", "torch"}, Requirements: []string{"req.txt"}, Name: "x", SetEnv: []string{"A=1"}}, base},
+	}
+	var want string
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Canonicalize(&tc.env, tc.dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				want = s.Key()
+			} else if got := s.Key(); got != want {
+				t.Errorf("key %s, want %s; spec %+v", got, want, s)
+			}
+		})
+	}
+}
+
+// TestSpecKeyChanges: every field that changes what gets built changes the
+// key.
+func TestSpecKeyChanges(t *testing.T) {
+	cfg := testConfig(t)
+	dir := writeFiles(t, map[string]string{"a.txt": "numpy\n", "b.txt": "numpy==1.25\n"})
+	base := jobspec.Env{Pip: []string{"numpy"}}
+	cases := []struct {
+		name   string
+		change func(e *jobspec.Env)
+	}{
+		{"another package", func(e *jobspec.Env) { e.Pip = append(e.Pip, "scipy") }},
+		{"a version pin", func(e *jobspec.Env) { e.Pip = []string{"numpy==1.26"} }},
+		{"python", func(e *jobspec.Env) { e.Python = "3.12" }},
+		{"a module", func(e *jobspec.Env) { e.Modules = []string{"cuda/12.1"} }},
+		{"module order", func(e *jobspec.Env) { e.Modules = []string{"cuda/12.1", "gcc/12"} }},
+		{"manager", func(e *jobspec.Env) { e.Manager = "uv" }},
+		{"index", func(e *jobspec.Env) { e.IndexURL = "https://example.invalid/simple" }},
+		{"find-links", func(e *jobspec.Env) { e.FindLinks = []string{"/wheels"} }},
+		{"no-index", func(e *jobspec.Env) { e.NoIndex = true }},
+		{"requirements contents", func(e *jobspec.Env) { e.Pip = nil; e.Requirements = []string{"b.txt"} }},
+	}
+	baseSpec, err := Canonicalize(&base, dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{baseSpec.Key(): "base"}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := base
+			env.Pip = append([]string(nil), base.Pip...)
+			tc.change(&env)
+			s, err := Canonicalize(&env, dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev, dup := seen[s.Key()]; dup {
+				t.Errorf("key %s is the same as for %q", s.Key(), prev)
+			}
+			seen[s.Key()] = tc.name
+		})
+	}
+	modOrder := jobspec.Env{Pip: []string{"numpy"}, Modules: []string{"gcc/12", "cuda/12.1"}}
+	s, _ := Canonicalize(&modOrder, dir, cfg)
+	if seen[s.Key()] != "" {
+		t.Errorf("reversed module order shares a key with %q: module order matters", seen[s.Key()])
+	}
+}
+
+// TestEnvIDSharedAndDistinct: two specs that lock to the same packages
+// share an env ID; anything that changes the installed files changes it.
+func TestEnvIDSharedAndDistinct(t *testing.T) {
+	base := Lock{Version: 1, SpecKey: "a", Manager: "uv", Tool: "uv 0.5.0", Python: "/usr/bin/python3.11", PythonVersion: "3.11.2",
+		Platform: "linux-amd64-glibc2.36", Packages: []Package{{Name: "numpy", Version: "1.26.4", SHA256: "aa"}, {Name: "six", Version: "1.16.0", SHA256: "bb"}}}
+	same := base
+	same.SpecKey = "b" // another spec that solved to the same set
+	same.Packages = []Package{base.Packages[1], base.Packages[0]}
+	same.FindLinks = []string{"/elsewhere"} // where files came from does not change them
+	if base.EnvID("/tmp/senv-1") != same.EnvID("/tmp/senv-1") {
+		t.Errorf("same packages, different env IDs")
+	}
+	changes := map[string]func(l *Lock){
+		"package version": func(l *Lock) { l.Packages = []Package{{Name: "numpy", Version: "2.0.0", SHA256: "aa"}, l.Packages[1]} },
+		"file hash":       func(l *Lock) { l.Packages = []Package{{Name: "numpy", Version: "1.26.4", SHA256: "cc"}, l.Packages[1]} },
+		"interpreter":     func(l *Lock) { l.Python = "/opt/python/bin/python3.11" },
+		"python version":  func(l *Lock) { l.PythonVersion = "3.11.9" },
+		"modules":         func(l *Lock) { l.Modules = []string{"cuda/12.1"} },
+		"tool version":    func(l *Lock) { l.Tool = "uv 0.6.0" },
+		"platform":        func(l *Lock) { l.Platform = "linux-arm64-glibc2.36" },
+		"conda explicit":  func(l *Lock) { l.Explicit = "@EXPLICIT\nhttps://x/a.conda#00" },
+	}
+	for name, change := range changes {
+		l := base
+		l.Packages = append([]Package(nil), base.Packages...)
+		change(&l)
+		if l.EnvID("/tmp/senv-1") == base.EnvID("/tmp/senv-1") {
+			t.Errorf("%s changed but the env ID did not", name)
+		}
+	}
+	if base.EnvID("/tmp/senv-1") == base.EnvID("/tmp/senv-2") {
+		t.Errorf("stage dir changed but the env ID did not (envs run only where they were built)")
+	}
+}
+
+func TestNormalizeRequirement(t *testing.T) {
+	cases := map[string]string{
+		"NumPy >= 1.26":                       "numpy>=1.26",
+		"scikit_learn":                        "scikit-learn",
+		"Foo.Bar[extra] == 1.0":               "foo-bar[extra]==1.0",
+		"torch==2.3.* ; sys_platform=='linux'": "torch==2.3.*; sys_platform=='linux'",
+	}
+	for in, want := range cases {
+		if got := NormalizeRequirement(in); got != want {
+			t.Errorf("NormalizeRequirement(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseHashedRequirements(t *testing.T) {
+	in := "alpha==1.0 \\\n    --hash=sha256:aaa \\\n    --hash=sha256:bbb\nbeta[x]==1.2 \\\n    --hash=sha256:ccc\n    # via alpha\n"
+	got, err := ParseHashedRequirements([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != (Package{Name: "alpha", Version: "1.0", SHA256: "aaa"}) || got[1] != (Package{Name: "beta", Version: "1.2", SHA256: "ccc"}) {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := ParseHashedRequirements([]byte("alpha==1.0\n")); err == nil {
+		t.Error("a pin without a hash was accepted")
+	}
+}
+
+func TestLockRoundTrip(t *testing.T) {
+	l := &Lock{Version: 1, SpecKey: "k", Manager: "venv", Tool: "pip 23", Platform: "p",
+		Packages: []Package{{Name: "a", Version: "1", SHA256: "ff", URL: "file:///w/a.whl"}}, FindLinks: []string{"/w"}, NoIndex: true}
+	data, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseLock(data, "x.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.EnvID("/s") != l.EnvID("/s") || back.Requirements() != "a==1 --hash=sha256:ff\n" {
+		t.Errorf("round trip changed the lock:\n%s", data)
+	}
+	if _, err := ParseLock([]byte("version = 2\n"), "x.lock"); err == nil {
+		t.Error("a lock of another version was accepted")
+	}
+}
