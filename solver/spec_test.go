@@ -147,9 +147,9 @@ func TestEnvIDSharedAndDistinct(t *testing.T) {
 
 func TestNormalizeRequirement(t *testing.T) {
 	cases := map[string]string{
-		"NumPy >= 1.26":                       "numpy>=1.26",
-		"scikit_learn":                        "scikit-learn",
-		"Foo.Bar[extra] == 1.0":               "foo-bar[extra]==1.0",
+		"NumPy >= 1.26":                        "numpy>=1.26",
+		"scikit_learn":                         "scikit-learn",
+		"Foo.Bar[extra] == 1.0":                "foo-bar[extra]==1.0",
 		"torch==2.3.* ; sys_platform=='linux'": "torch==2.3.*; sys_platform=='linux'",
 	}
 	for in, want := range cases {
