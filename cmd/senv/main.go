@@ -129,7 +129,7 @@ func logf(format string, args ...any) {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                      "senv",
 		Usage:                     "Python environments for Slurm jobs: solved once, built once, cached as one file, staged on node-local disk",
 		Version:                   version,
@@ -176,4 +176,15 @@ error; after running a payload, the payload's own status.`,
 			return nil
 		},
 	}
+	for _, cmd := range app.Commands {
+		name := cmd.Name
+		// a usage mistake gets one line and a pointer to --help, not the whole help
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return usagef("%v (see senv %s --help)", err, name)
+		}
+		if !cmd.SkipFlagParsing {
+			cmd.Flags = append(cmd.Flags, &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"})
+		}
+	}
+	return app
 }

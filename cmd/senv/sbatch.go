@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/wrapper"
 )
@@ -165,23 +166,36 @@ func sbatch(c *cli.Context, raw []string) error {
 	if errs := validate(s, cfg, dir, path); len(errs) > 0 {
 		return errs
 	}
-	envID := ""
-	if cfg.BuildAt == "submit" && !s.Env.Empty() {
-		opts := scriptOptions(c, cfg, path)
-		if a.hasWrap {
-			opts = flagsOptions(c, cfg)
-		}
-		p, err := wrapper.Prepare(c.Context, &s.Env, opts)
-		if err != nil {
-			return err
-		}
-		envID = p.ID
+	envID, err := prepareForSubmit(c, s, path, a.hasWrap, cfg)
+	if err != nil {
+		return err
 	}
 	rendered, err := renderScript(s, path, a.env, envID)
 	if err != nil {
 		return err
 	}
 	return submit(c, a, path, rendered)
+}
+
+// prepareForSubmit locks the spec on the submit host (no solve in any job)
+// and, with build_at = submit, builds it too; it returns the env ID to pin.
+func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool, cfg *config.Config) (string, error) {
+	if s.Env.Empty() {
+		return "", nil
+	}
+	opts := scriptOptions(c, cfg, path)
+	if wrap {
+		opts = flagsOptions(c, cfg)
+	}
+	if cfg.BuildAt == "job" {
+		_, err := wrapper.Resolve(c.Context, &s.Env, opts)
+		return "", err
+	}
+	p, err := wrapper.Prepare(c.Context, &s.Env, opts)
+	if err != nil {
+		return "", err
+	}
+	return p.ID, nil
 }
 
 // submit writes the rendered script under its own name (sbatch names the job
