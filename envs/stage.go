@@ -3,6 +3,7 @@ package envs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -83,7 +84,7 @@ func (s Stage) MarkReady(id string) error {
 
 // FromCache stages entry id of c onto this node under Lock, verifying every
 // file against the manifest while it extracts. It returns the manifest.
-func (s Stage) FromCache(c Cache, id string) (*Manifest, error) {
+func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (*Manifest, error) {
 	m, err := c.Manifest(id)
 	if err != nil {
 		return nil, err
@@ -96,11 +97,32 @@ func (s Stage) FromCache(c Cache, id string) (*Manifest, error) {
 	if err := s.Reset(id); err != nil {
 		return nil, err
 	}
-	if err := Unpack(f, s.Prefix(id), m); err != nil {
+	var r io.Reader = f
+	if progress != nil {
+		if info, err := f.Stat(); err == nil {
+			r = &countingReader{r: f, total: info.Size(), report: progress}
+		}
+	}
+	if err := Unpack(r, s.Prefix(id), m); err != nil {
 		_ = os.RemoveAll(s.Prefix(id))
 		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
 	return m, s.MarkReady(id)
+}
+
+// countingReader reports how much of a file has been read.
+type countingReader struct {
+	r      io.Reader
+	done   int64
+	total  int64
+	report func(done, total int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.done += int64(n)
+	c.report(c.done, c.total)
+	return n, err
 }
 
 // Lease marks env id as in use by this process and every process it execs:

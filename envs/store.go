@@ -21,6 +21,10 @@ type Store struct {
 	Timeout time.Duration        // longest wait for another builder or stager
 	Logf    func(string, ...any) // one line per phase, for job logs
 	NoPack  bool                 // stage none: build in place in a shared Stage, publish no archive
+	// Progress, when set, is told how long work is going (a terminal shows
+	// a bar): phase "staging" with bytes done/total, phase "building" with
+	// elapsed milliseconds and total 0, and phase "" when the work is over.
+	Progress func(phase string, done, total int64)
 }
 
 // Outcome says what Ensure had to do.
@@ -90,7 +94,8 @@ func (s *Store) stageFromCache(id string) (*Manifest, error) {
 	if s.Stage.Ready(id) {
 		return nil, nil
 	}
-	return s.Stage.FromCache(s.Cache, id)
+	defer s.progress("", 0, 0)
+	return s.Stage.FromCache(s.Cache, id, func(done, total int64) { s.progress("staging", done, total) })
 }
 
 // build builds, publishes and stages env j.ID under the cache-wide build
@@ -128,7 +133,10 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, len(j.Lock.Packages))
 	start := time.Now()
 	var out bytes.Buffer
-	if err := j.Backend.Create(ctx, j.Runner, j.Lock, prefix, &out); err != nil {
+	stop := s.tick("building", start)
+	err = j.Backend.Create(ctx, j.Runner, j.Lock, prefix, &out)
+	stop()
+	if err != nil {
 		_ = s.Stage.Reset(j.ID)
 		return false, fmt.Errorf("failed to build env %s: %w%s", j.ID, err, tail(out.String(), 30))
 	}
@@ -145,6 +153,36 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		s.logf("env %s built in place in %s", j.ID, since(start))
 	}
 	return true, s.Stage.MarkReady(j.ID)
+}
+
+func (s *Store) progress(phase string, done, total int64) {
+	if s.Progress != nil {
+		s.Progress(phase, done, total)
+	}
+}
+
+// tick reports elapsed time for phase every 200ms until stopped.
+func (s *Store) tick(phase string, start time.Time) (stop func()) {
+	if s.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				s.Progress("", 0, 0)
+				return
+			case <-t.C:
+				s.Progress(phase, time.Since(start).Milliseconds(), 0)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func (s *Store) logf(format string, args ...any) {

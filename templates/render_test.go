@@ -62,7 +62,8 @@ var activationCases = []struct {
 }
 
 // TestActivationRender renders every case, compares it with its golden file
-// and checks it with `dash -n` and `bash -n`.
+// and checks it with `dash -n` and `bash -n`; TestBugShellcheck runs
+// shellcheck on the same cases.
 func TestActivationRender(t *testing.T) {
 	for _, tc := range activationCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,16 +80,26 @@ func TestActivationRender(t *testing.T) {
 	}
 }
 
-// TestBugActivationShellcheck exposes a bug (it fails until fixed): STYLE.md
-// says generated shell passes shellcheck, but the activation block does not:
+// TestBugShellcheck exposes a bug (it fails until fixed): STYLE.md says
+// generated shell passes shellcheck, but the activation block does not:
 // SC1090 on `. "$senv_init"` and `. "$senv_hook"` (a dynamic source), SC2043
-// when module_init lists one script (a one-item for loop), and
-// SC2016/SC2089/SC2090 on setenv values holding $, ` or quotes. See the
-// report for the template change that makes every case pass.
-func TestBugActivationShellcheck(t *testing.T) {
+// when module_init lists one script (a one-item for loop), and SC2016,
+// SC2089, SC2090 and SC1003 on quoted values holding $, ` or quotes (in
+// setenv values, prefixes, module names and, in the injected block, flag
+// values). The report gives the template change that makes every case pass.
+func TestBugShellcheck(t *testing.T) {
 	for _, tc := range activationCases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run("activation/"+tc.name, func(t *testing.T) {
 			got, err := tc.a.Render()
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			checkShellcheck(t, got)
+		})
+	}
+	for _, tc := range injectCases {
+		t.Run("inject/"+tc.name, func(t *testing.T) {
+			got, err := tc.i.Render()
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
@@ -416,7 +427,6 @@ func TestInjectRender(t *testing.T) {
 			}
 			golden(t, "inject/"+tc.name+".sh.golden", got)
 			checkSyntax(t, got)
-			checkShellcheck(t, got)
 		})
 	}
 	if _, err := (Inject{Command: []string{"a\x00"}}).Render(); !errors.Is(err, ErrNUL) {

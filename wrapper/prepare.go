@@ -26,6 +26,7 @@ type Options struct {
 	EnvID    string // env pinned by `senv sbatch`; used when the cache has it
 	NoSolve  bool   // use only a recorded lock; with none, Resolve returns no lock
 	Logf     func(format string, args ...any)
+	Progress func(phase string, done, total int64) // progress of long work, for a terminal bar
 }
 
 // Prepared is an environment ready on this node, and how to activate it.
@@ -149,7 +150,7 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared}, nil
+	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress}, nil
 }
 
 // lock returns the spec's lock: SCRIPT.lock if there is one, else the one

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
@@ -80,6 +82,30 @@ func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error)
 	return cfg, nil
 }
 
+// progressBar draws a one-line progress bar on stderr when it is a
+// terminal; job logs (files) get none.
+func progressBar(c *cli.Context) func(string, int64, int64) {
+	f, ok := stderr.(*os.File)
+	if !ok || c.Bool("quiet") {
+		return nil
+	}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return nil
+	}
+	return func(phase string, done, total int64) {
+		switch {
+		case phase == "":
+			fmt.Fprint(f, "\r\033[K")
+		case total > 0:
+			const width = 30
+			n := int(done * width / total)
+			fmt.Fprintf(f, "\r\033[Ksenv: %s [%s%s] %3d%%", phase, strings.Repeat("=", n), strings.Repeat(" ", width-n), done*100/total)
+		default:
+			fmt.Fprintf(f, "\r\033[Ksenv: %s... %.1fs", phase, float64(done)/1000)
+		}
+	}
+}
+
 // logger returns the phase logger, silent with --quiet.
 func logger(c *cli.Context) func(string, ...any) {
 	if c.Bool("quiet") {
@@ -108,13 +134,13 @@ func loadScript(c *cli.Context, path string) (*jobspec.Script, error) {
 // scriptOptions are the wrapper options for a script at path.
 func scriptOptions(c *cli.Context, cfg *config.Config, path string) wrapper.Options {
 	abs, _ := filepath.Abs(path)
-	return wrapper.Options{Config: cfg, Dir: filepath.Dir(abs), LockFile: abs + ".lock", Logf: logger(c)}
+	return wrapper.Options{Config: cfg, Dir: filepath.Dir(abs), LockFile: abs + ".lock", Logf: logger(c), Progress: progressBar(c)}
 }
 
 // flagsOptions are the wrapper options for a spec given by flags only.
 func flagsOptions(c *cli.Context, cfg *config.Config) wrapper.Options {
 	wd, _ := os.Getwd()
-	return wrapper.Options{Config: cfg, Dir: wd, Logf: logger(c)}
+	return wrapper.Options{Config: cfg, Dir: wd, Logf: logger(c), Progress: progressBar(c)}
 }
 
 // afterDashDash reports whether the positional arguments came after "--",
