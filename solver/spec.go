@@ -102,8 +102,13 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	if s.Use != "" {
 		s.Manager = ""
 	}
-	if IsConda(s.Manager) && s.Solver == "" {
-		s.Solver = "libmamba"
+	if IsConda(s.Manager) && len(s.Pip) > 0 {
+		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "pip",
+			Msg:  fmt.Sprintf("pip packages in a %s environment are not supported yet (%s)", s.Manager, strings.Join(s.Pip, " ")),
+			Hint: "ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`"}
+	}
+	if s.Manager == "conda" && s.Solver == "" {
+		s.Solver = "libmamba" // only conda has a choice; mamba's is fixed
 	}
 	if s.Python != "" && cfg.PythonModule != "" && !IsConda(s.Manager) {
 		s.Modules = append([]string{strings.ReplaceAll(cfg.PythonModule, "{version}", s.Python)}, s.Modules...)

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/senv-hpc/senv/envs"
+	"github.com/senv-hpc/senv/wrapper"
 )
 
 // openStore opens the cache and this node's stage for the cache commands.
@@ -145,6 +146,10 @@ Examples:
 			if err != nil {
 				return usagef("--older-than %q: %v", c.String("older-than"), err)
 			}
+			cfg, err := loadConfig(c, nil)
+			if err != nil {
+				return err
+			}
 			cache, stage, err := openStore(c)
 			if err != nil {
 				return err
@@ -168,22 +173,16 @@ Examples:
 				}
 				logf("removed cache entry %s", m.ID)
 			}
+			if !c.Bool("dry-run") {
+				return wrapper.CollectStaged(cfg, age, logger(c))
+			}
 			staged, err := stage.List()
 			if err != nil {
 				return err
 			}
 			for _, s := range staged {
-				if s.Modified.After(cutoff) && age > 0 {
-					continue
-				}
-				if c.Bool("dry-run") {
+				if age == 0 || s.Modified.Before(cutoff) {
 					fmt.Fprintf(c.App.Writer, "would remove staged env %s (if unused)\n", s.ID)
-					continue
-				}
-				if removed, err := stage.RemoveUnused(s.ID); err != nil {
-					return err
-				} else if removed {
-					logf("removed staged env %s", s.ID)
 				}
 			}
 			return nil

@@ -1,0 +1,10 @@
+#!/bin/bash
+
+#SBATCH --ntasks=1
+   
+	
+  # indented comment
+#ENV pip numpy
+
+
+echo done

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+#ENV pip numpy
+python -c 'import numpy'

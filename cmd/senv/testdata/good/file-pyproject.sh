@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file pyproject.toml
+python -m myproject

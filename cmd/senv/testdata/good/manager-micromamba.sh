@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV manager micromamba
+#ENV conda numpy
+python -c 'import numpy'

@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV manager venv
+#ENV pip numpy
+python -c 'import numpy'

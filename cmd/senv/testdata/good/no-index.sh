@@ -1,0 +1,5 @@
+#!/bin/bash
+#ENV no-index
+#ENV find-links wheels
+#ENV pip mypkg==1.0
+python -m mypkg

@@ -1,0 +1,3 @@
+#SBATCH --ntasks=1
+#ENV pip numpy
+python -c 'import numpy'

@@ -1,0 +1,3 @@
+#!/bin/sh
+#ENV pip numpy
+exec python -c 'import numpy'

@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV stage none
+#ENV pip numpy
+python -c 'import numpy'

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV use conda:base-ml
+python train.py
