@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV channel 'conda forge'
+python train.py

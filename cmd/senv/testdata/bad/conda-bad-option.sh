@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV conda --override-channels numpy
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV conda 'numpy;id'
+python train.py

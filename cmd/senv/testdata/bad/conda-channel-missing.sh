@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV conda numpy -c
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV conda -c conda-forge
+python train.py

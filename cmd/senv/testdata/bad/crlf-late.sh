@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV pip numpy
+python train.py
+echo done

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV pip numpy ''
+python train.py

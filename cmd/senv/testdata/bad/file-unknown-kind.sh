@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file env.json
+python train.py

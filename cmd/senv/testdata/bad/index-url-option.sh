@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV index-url --trusted-host
+python train.py

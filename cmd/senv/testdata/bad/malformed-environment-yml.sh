@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file broken/environment.yml
+python train.py

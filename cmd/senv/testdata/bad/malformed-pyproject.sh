@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file broken/pyproject.toml
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV manager pixi
+python train.py

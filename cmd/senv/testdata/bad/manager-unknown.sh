@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV manager cond
+python train.py

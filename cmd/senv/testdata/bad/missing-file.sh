@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment.yml
+python train.py

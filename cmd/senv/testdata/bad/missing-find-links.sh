@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV find-links https://example.org/wheels wheelhouse
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV requirements requirements.txt nope.txt
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV use envs/nope
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV setenv   # nothing to set
+python train.py

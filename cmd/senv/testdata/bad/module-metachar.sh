@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV module 'cuda;rm -rf ~'
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV name 'my env'
+python train.py

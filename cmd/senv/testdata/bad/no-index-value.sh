@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV no-index yes
+python train.py

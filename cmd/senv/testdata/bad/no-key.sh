@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV
+#ENV   # only a comment
+python train.py

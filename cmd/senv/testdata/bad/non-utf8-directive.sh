@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV setenv 'CITY=München'
+python train.py

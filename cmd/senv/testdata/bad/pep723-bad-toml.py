@@ -1,0 +1,6 @@
+#!/usr/bin/env python3
+# /// script
+# dependencies = [
+#   "numpy"
+# ///
+import numpy

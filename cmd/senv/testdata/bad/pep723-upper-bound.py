@@ -1,0 +1,5 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = "<3.13"
+# ///
+import sys

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV pip -e .
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV requirements req-editable.txt
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV requirements req-nested.txt
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV requirements -r requirements.txt
+python train.py

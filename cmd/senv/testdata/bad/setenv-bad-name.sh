@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV setenv 1FOO=x
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV setenv MY-VAR=x
+python train.py

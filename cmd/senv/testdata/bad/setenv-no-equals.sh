@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV setenv OMP_NUM_THREADS
+python train.py

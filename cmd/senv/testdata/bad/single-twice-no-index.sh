@@ -1,0 +1,5 @@
+#!/bin/bash
+#ENV no-index
+#ENV find-links /site/wheels
+#ENV no-index
+python train.py

@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV conda numpy
+#ENV solver mamba
+python train.py

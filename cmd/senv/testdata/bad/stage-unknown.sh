@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV stage locl
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV python 3.11 3.12
+python train.py

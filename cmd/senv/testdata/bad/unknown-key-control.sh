@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV [31mpip numpy
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV "" numpy
+python train.py

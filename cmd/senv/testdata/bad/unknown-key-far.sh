@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV frobnicate numpy
+python train.py

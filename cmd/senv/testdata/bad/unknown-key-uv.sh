@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV uv
+#ENV pip numpy
+python train.py

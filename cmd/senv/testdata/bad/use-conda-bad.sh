@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV use conda:
+python train.py
