@@ -1,0 +1,129 @@
+package unpack
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/senv-hpc/senv/envs"
+)
+
+// entry returns the cache entry under test (SENV_BENCH_ENTRY: a directory
+// holding env.tar.zst and manifest.json) and a scratch directory to unpack
+// into (SENV_BENCH_SCRATCH, else the test's temp dir).
+func entry(b *testing.B) (archive string, m *envs.Manifest, scratch string) {
+	dir := os.Getenv("SENV_BENCH_ENTRY")
+	if dir == "" {
+		b.Skip("SENV_BENCH_ENTRY is not set: bench/run.sh sets it to a cache entry (v1/envs/ID)")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m = &envs.Manifest{}
+	if err := json.Unmarshal(data, m); err != nil {
+		b.Fatal(err)
+	}
+	scratch = os.Getenv("SENV_BENCH_SCRATCH")
+	if scratch == "" {
+		scratch = b.TempDir()
+	}
+	return filepath.Join(dir, "env.tar.zst"), m, scratch
+}
+
+// BenchmarkUnpack is the warm start's staging step as senv runs it.
+func BenchmarkUnpack(b *testing.B) {
+	archive, m, scratch := entry(b)
+	b.SetBytes(m.Bytes)
+	for i := 0; i < b.N; i++ {
+		dst := filepath.Join(scratch, "unpack")
+		b.StopTimer()
+		if err := os.RemoveAll(dst); err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.Open(archive)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := envs.Unpack(f, dst, m); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		f.Close()
+		if err := os.RemoveAll(dst); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkSteps takes the archive apart cumulatively: each step does the
+// previous ones plus one more, so the differences are each step's cost.
+func BenchmarkSteps(b *testing.B) {
+	archive, m, _ := entry(b)
+	steps := []struct {
+		name        string
+		tar, sha256 bool
+	}{
+		{"1-decompress", false, false},
+		{"2-decompress+tar", true, false},
+		{"3-decompress+tar+sha256", true, true},
+	}
+	for _, st := range steps {
+		b.Run(st.name, func(b *testing.B) {
+			b.SetBytes(m.Bytes)
+			for i := 0; i < b.N; i++ {
+				if err := readArchive(archive, st.tar, st.sha256); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// readArchive reads archive the way envs.Unpack does, writing nothing.
+func readArchive(archive string, readTar, hash bool) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	buf := make([]byte, 256<<10)
+	if !readTar {
+		_, err := io.CopyBuffer(io.Discard, zr, buf)
+		return err
+	}
+	tr := tar.NewReader(zr)
+	h := sha256.New()
+	for {
+		_, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var w io.Writer = io.Discard
+		if hash {
+			h.Reset()
+			w = h
+		}
+		if _, err := io.CopyBuffer(w, tr, buf); err != nil {
+			return err
+		}
+	}
+}
