@@ -2,6 +2,7 @@ package wrapper_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,7 +10,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/senv-hpc/senv/internal/wheelhouse"
 )
@@ -212,5 +215,76 @@ func TestInjection(t *testing.T) {
 				t.Fatalf("value %q executed a command (stderr: %s)", v, errOut)
 			}
 		})
+	}
+}
+
+// TestSignalsReachPayload: senv execs the payload, so SIGTERM sent to the
+// pid that was `senv run` is the payload's to handle.
+func TestSignalsReachPayload(t *testing.T) {
+	s := newSandbox(t)
+	ready := filepath.Join(s.dir, "ready")
+	script := "trap 'echo got TERM; exit 42' TERM; touch " + ready + "; while :; do sleep 0.05; done"
+	cmd := s.cmd("run", "--setenv", "X=1", "--", "sh", "-c", script)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("payload did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 42 || !strings.Contains(out.String(), "got TERM") {
+		t.Errorf("payload did not handle SIGTERM: %v, output %q", err, out.String())
+	}
+}
+
+// TestActivateFormats: every format of `senv activate` describes the same
+// environment.
+func TestActivateFormats(t *testing.T) {
+	s := newSandbox(t)
+	spec := append(s.pipArgs(fastManager(), "gamma"), "--setenv", "MSG=a b'c")
+	get := func(format string) string {
+		out, errOut, code := s.run(append([]string{"activate", "--format", format}, spec...)...)
+		if code != 0 {
+			t.Fatalf("activate --format %s: %d %s", format, code, errOut)
+		}
+		return out
+	}
+	sh := get("sh")
+	out, err := exec.Command("/bin/sh", "-c", sh+"\ngamma-hello; printf '%s\\n' \"$MSG\"").CombinedOutput()
+	if err != nil || string(out) != "hello from gamma 2.0\na b'c\n" {
+		t.Errorf("eval of sh format: %v %q", err, out)
+	}
+	var js struct {
+		Set map[string]string `json:"set"`
+	}
+	if err := json.Unmarshal([]byte(get("json")), &js); err != nil || js.Set["MSG"] != "a b'c" || !strings.Contains(js.Set["PATH"], s.stage) {
+		t.Errorf("json format: %v %+v", err, js)
+	}
+	tp := get("task-prolog")
+	if !strings.Contains(tp, "export MSG=a b'c\n") || !strings.Contains(tp, "export VIRTUAL_ENV="+s.stage) {
+		t.Errorf("task-prolog format:\n%s", tp)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(tp), "\n") {
+		if !strings.HasPrefix(l, "export ") && !strings.HasPrefix(l, "unset ") {
+			t.Errorf("task-prolog line outside Slurm's protocol: %q", l)
+		}
+	}
+	env := get("env")
+	out, err = exec.Command("/bin/sh", "-c", "set -a; "+strings.ReplaceAll(env, "\n", "; ")+" printf '%s\\n' \"$MSG\"").CombinedOutput()
+	if err != nil || string(out) != "a b'c\n" {
+		t.Errorf("env format does not read back: %v %q\n%s", err, out, env)
 	}
 }
