@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -70,9 +71,9 @@ func Parse(r io.Reader, name string) (*Script, error) {
 			}
 		case isDirective(line, "#SBATCH"):
 			s.SBatch = append(s.SBatch, strings.TrimSpace(string(line[len("#SBATCH"):])))
-		case bytes.HasPrefix(bytes.TrimLeft(line, " \t"), []byte("#ENV")) && n > 1:
+		case n > 1 && len(bytes.TrimLeft(line, " \t")) < len(line) && isDirective(bytes.TrimLeft(line, " \t"), "#ENV"):
 			s.Warnings = append(s.Warnings, Warning{Pos: Pos{File: name, Line: n},
-				Msg: "#ENV not at column 0 (or not followed by a space) is not a directive"})
+				Msg: "#ENV is a directive only at column 0"})
 		}
 	})
 	firstPayload := bytes.Count(s.Header, []byte("\n")) + 1
@@ -149,7 +150,11 @@ func (s *Script) addLine(pos Pos, line []byte) *Error {
 func (s *Script) Apply(d Directive) *Error {
 	k := LookupKey(d.Key)
 	if k == nil {
-		e := &Error{Pos: d.Pos, Key: d.Key, Msg: "unknown key", Hint: "keys: " + strings.Join(keyNames(), ", ")}
+		key := d.Key
+		if strconv.Quote(key) != `"`+key+`"` || key == "" {
+			key = strconv.Quote(key) // never print raw control bytes to a terminal
+		}
+		e := &Error{Pos: d.Pos, Key: key, Msg: "unknown key", Hint: "keys: " + strings.Join(keyNames(), ", ")}
 		if near := Nearest(d.Key, keyNames()); near != "" {
 			e.Msg = fmt.Sprintf("unknown key (did you mean %q?)", near)
 			e.Hint = ""

@@ -13,7 +13,20 @@ import (
 // holding TOML, closed by "# ///".
 var pep723Re = regexp.MustCompile(`(?m)^# /// script\n((?:^#(?:| .*)\n)+?)^# ///$`)
 
-var requiresPythonRe = regexp.MustCompile(`^\s*(?:>=|==|~=)\s*([0-9]+\.[0-9]+)(?:\.[0-9*]+)*\s*(?:,.*)?$`)
+// requiresPythonRe matches one clause of requires-python that gives a lower
+// bound: ">=3.11", "==3.11.*", "~=3.11".
+var requiresPythonRe = regexp.MustCompile(`^\s*(?:>=|==|~=)\s*([0-9]+\.[0-9]+)(?:\.[0-9*]+)*\s*$`)
+
+// lowerBound returns the X.Y of the first lower-bound clause of a
+// requires-python specifier, in whatever order the clauses come.
+func lowerBound(spec string) string {
+	for _, clause := range strings.Split(spec, ",") {
+		if m := requiresPythonRe.FindStringSubmatch(clause); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
 
 // looksPython reports whether a script is Python by its name or shebang.
 func looksPython(name, shebang string) bool {
@@ -42,12 +55,12 @@ func (s *Script) applyPEP723(data []byte) ErrorList {
 	}
 	var errs ErrorList
 	if meta.RequiresPython != "" {
-		sub := requiresPythonRe.FindStringSubmatch(meta.RequiresPython)
-		if sub == nil {
+		version := lowerBound(meta.RequiresPython)
+		if version == "" {
 			errs = append(errs, &Error{Pos: pos, Key: "python", Msg: fmt.Sprintf("requires-python %q: senv needs a lower bound like \">=3.11\"", meta.RequiresPython),
 				Hint: "write requires-python = \">=3.11\" or add `#ENV python 3.11`"})
 		} else if _, given := s.seen["python"]; !given {
-			if e := s.Apply(Directive{Key: "python", Values: []string{sub[1]}, Pos: pos}); e != nil {
+			if e := s.Apply(Directive{Key: "python", Values: []string{version}, Pos: pos}); e != nil {
 				errs = append(errs, e)
 			}
 		}

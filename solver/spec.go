@@ -247,7 +247,11 @@ func (s *Spec) addRequirementsFile(path, key string, seen map[string]bool) error
 		val = strings.TrimSpace(val)
 		switch opt {
 		case "-r", "--requirement":
-			if err := s.addRequirementsFile(resolve(filepath.Dir(path), val), key, seen); err != nil {
+			nested := resolve(filepath.Dir(path), val)
+			if _, err := os.Stat(nested); err != nil {
+				return bad(fmt.Sprintf("-r %s: %v", val, unwrapPathError(err)), "-r paths are relative to the requirements file that names them")
+			}
+			if err := s.addRequirementsFile(nested, key, seen); err != nil {
 				return err
 			}
 		case "-i", "--index-url":

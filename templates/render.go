@@ -33,6 +33,9 @@ type Activation struct {
 	Kind       string // "venv", "conda" or "" (modules only)
 	Prefix     string // absolute path of the environment
 	SetEnv     []Var
+	// Exit makes a failure end the shell (a job script, senv run) instead
+	// of leaving the status in senv_status (an interactive eval).
+	Exit bool
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -84,6 +87,7 @@ func Script(header []byte, block string, payload []byte) []byte {
 // activation block a, so that a build or a payload sees exactly the
 // environment a job will.
 func (a Activation) Command(argv ...string) ([]string, error) {
+	a.Exit = true
 	block, err := a.Render()
 	if err != nil {
 		return nil, err

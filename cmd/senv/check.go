@@ -42,7 +42,7 @@ Examples:
 				return err
 			}
 			var all jobspec.ErrorList
-			var parsed []*jobspec.Script
+			parsed := []*jobspec.Script{}
 			for _, path := range c.Args().Slice() {
 				s, errs := checkScript(c, cfg, path)
 				all = append(all, errs...)
@@ -53,6 +53,7 @@ Examples:
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
 				if err := enc.Encode(parsed); err != nil {
 					return err
 				}
@@ -106,6 +107,11 @@ func validate(s *jobspec.Script, cfg *config.Config, dir, path string) jobspec.E
 	}
 	if _, err := solver.Canonicalize(&s.Env, dir, cfg); err != nil {
 		if list := jobspec.AsErrorList(err); list != nil {
+			for _, e := range list {
+				if e.Pos.File == dir { // about the spec as a whole: name the script
+					e.Pos = jobspec.Pos{File: path}
+				}
+			}
 			return list
 		}
 		return jobspec.ErrorList{{Pos: jobspec.Pos{File: path}, Msg: err.Error()}}

@@ -54,8 +54,14 @@ func isShellScript(shebang string) bool {
 		return true // sbatch refuses it anyway; check reports that
 	}
 	interp := filepath.Base(words[0])
-	if interp == "env" && len(words) > 1 {
-		interp = filepath.Base(words[len(words)-1])
+	if interp == "env" {
+		// #!/usr/bin/env [-S] [NAME=VALUE...] INTERP [ARGS]
+		for _, w := range words[1:] {
+			if !strings.HasPrefix(w, "-") && !strings.Contains(w, "=") {
+				interp = filepath.Base(w)
+				break
+			}
+		}
 	}
 	return shellInterpreters[interp]
 }
@@ -67,7 +73,7 @@ func renderScript(s *jobspec.Script, path string, flags []jobspec.Directive, env
 	if s.Env.Empty() {
 		return append(append([]byte(nil), s.Header...), s.Payload...), nil
 	}
-	if !isShellScript(s.Shebang) {
+	if !isShellScript(s.Shebang) || (s.Shebang == "" && strings.HasSuffix(path, ".py")) {
 		return nil, usagef("%s: cannot inject into a %q script; run it with `senv run %s` from a shell script, or use `#!/bin/bash`", path, s.Shebang, path)
 	}
 	self, err := os.Executable()

@@ -7,4 +7,4 @@
 #ENV pip numpy
 
 
-echo done
+echo finished

@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""senv benchmark harness; bench/run.sh prepares the inputs and calls it.
+
+Every case is timed over several runs after a warm-up; the untimed setup of
+each run (removing the previous stage or target dir, sync) happens before
+the clock starts. Medians are reported, and every ratio is against a
+baseline measured in the same invocation. Results go to stdout as Markdown
+tables and to OUT/results.json and OUT/results.md.
+
+Only the standard library is used, so the base interpreter can run it.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+SCI = ["numpy", "scipy", "pandas", "matplotlib", "scikit-learn"]
+IMPORT = "import numpy, scipy, pandas"
+STAGED_RE = re.compile(r"cache hit, staged (\d+) files \(([^)]*)\) in ([0-9.]+)(ms|s)")
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def human_bytes(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return "%.1f %s" % (n / size, unit)
+    return "%d B" % n
+
+
+def fmt_s(sec):
+    if sec is None:
+        return "n/a"
+    if sec < 1:
+        return "%.1f ms" % (sec * 1000)
+    return "%.2f s" % sec
+
+
+def rm(path):
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.quick = a.quick
+        self.runs = a.runs or (3 if a.quick else 5)
+        self.warmup = 1
+        self.senv = a.senv
+        self.python = a.python
+        self.uv = shutil.which(a.uv) or a.uv
+        self.work = a.work
+        self.out = a.out
+        self.cache = os.path.join(a.bench_cache, "run", "cache")
+        self.stage = os.path.join(self.work, "stage")
+        self.tdir = os.path.join(self.work, "target")
+        self.env = dict(os.environ)
+        self.env.update({
+            "SENV_CACHE_DIR": self.cache,
+            "SENV_STAGE_DIR": self.stage,
+            "SENV_PYTHON": self.python,
+            "SENV_LOCK_TIMEOUT": "30m",
+            "UV_CACHE_DIR": os.path.join(a.bench_cache, "uv-cache"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_CACHE_DIR": os.path.join(self.work, "pip-cache"),
+        })
+        self.results = {"mode": "quick" if a.quick else "full", "runs": self.runs, "warmup": self.warmup,
+                        "machine": {}, "cases": {}, "targets": [], "profile": {}}
+        self.md = []
+
+    # ---- running and timing ------------------------------------------
+
+    def run(self, argv, env=None, check=True):
+        """Runs argv once; returns (seconds, stderr)."""
+        start = time.perf_counter()
+        p = subprocess.run(argv, env=env or self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - start
+        err = p.stderr.decode(errors="replace")
+        if check and p.returncode != 0:
+            raise RuntimeError("%s exited %d:\n%s" % (shlex.join(argv), p.returncode, err[-3000:]))
+        return elapsed, err
+
+    def measure(self, argv, setup=None, runs=None, warmup=None, env=None, sync=True):
+        """Times argv: warm-up runs, then runs; setup() runs untimed before each."""
+        runs = runs or self.runs
+        warmup = self.warmup if warmup is None else warmup
+        samples, stderrs = [], []
+        for i in range(warmup + runs):
+            if setup:
+                setup()
+            if sync:
+                os.sync()
+            t, err = self.run(argv, env=env)
+            if i >= warmup:
+                samples.append(t)
+                stderrs.append(err)
+        return {"argv": argv, "samples": samples, "median": statistics.median(samples),
+                "min": min(samples), "max": max(samples), "n": len(samples), "stderr": stderrs}
+
+    def senv_run(self, flags, payload):
+        return [self.senv, "run"] + flags + ["--"] + payload
+
+    def reset_stage(self):
+        rm(self.stage)
+
+    def reset_target(self):
+        rm(self.tdir)
+
+    # ---- output --------------------------------------------------------
+
+    def emit(self, line=""):
+        print(line, flush=True)
+        self.md.append(line)
+
+    def table(self, title, header, rows):
+        self.emit("")
+        self.emit("### " + title)
+        self.emit("")
+        self.emit("| " + " | ".join(header) + " |")
+        self.emit("|" + "---|" * len(header))
+        for r in rows:
+            self.emit("| " + " | ".join(str(c) for c in r) + " |")
+
+    def case_row(self, name, m, base=None, extra=""):
+        ratio = "%.2f×" % (m["median"] / base["median"]) if base else "1.00× (baseline)"
+        return [name, m["n"], fmt_s(m["median"]), "%s – %s" % (fmt_s(m["min"]), fmt_s(m["max"])), ratio, extra]
+
+    def target(self, name, value, limit, ok):
+        self.results["targets"].append({"target": name, "value": value, "limit": limit, "met": bool(ok)})
+
+    # ---- machine -------------------------------------------------------
+
+    def machine(self):
+        def out(argv):
+            try:
+                return subprocess.run(argv, capture_output=True, text=True, env=self.env).stdout.strip()
+            except OSError:
+                return "n/a"
+
+        def fs(path):
+            src, fstype, size, opts = out(["findmnt", "-n", "-o", "SOURCE,FSTYPE,SIZE,OPTIONS", "-T", path]).split()[:4]
+            return "%s %s, %s, %s" % (src, fstype, size, opts)
+
+        mem = "n/a"
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = human_bytes(int(line.split()[1]) * 1024)
+        cpu = "n/a"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        m = {
+            "cpu": cpu, "nproc": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+            "cache fs (stand-in for the shared fs)": fs(self.cache),
+            "scratch fs (node-local stage and baseline targets)": fs(self.work),
+            "go": out(["go", "version"]), "python": out([self.python, "--version"]),
+            "pip (in a new venv)": out([self.python, "-m", "pip", "--version"]).split(" from ")[0],
+            "uv": out([self.uv, "--version"]), "zstd": out(["zstd", "--version"]),
+            "tar": out(["tar", "--version"]).splitlines()[0], "senv": out([self.senv, "version"]).replace("\n", " "),
+        }
+        self.results["machine"] = m
+        self.table("Machine", ["what", "value"], [[k, v] for k, v in m.items()])
+
+    # ---- preparation ---------------------------------------------------
+
+    def build_env(self, flags):
+        """Builds flags' env into the cache (untimed); returns its ID and build line."""
+        p = subprocess.run([self.senv, "build"] + flags, env=self.env, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("senv build failed:\n" + p.stderr)
+        return p.stdout.strip().split()[-1], p.stderr.strip()
+
+    def entry(self, env_id):
+        return os.path.join(self.cache, "v1", "envs", env_id)
+
+    def sci_flags(self):
+        flags = ["--manager", "uv", "--find-links", self.a.wheels_sci, "--no-index"]
+        for p in SCI:
+            flags += ["--pip", p]
+        return flags
+
+    def syn_flags(self, name):
+        return ["--manager", "uv", "--find-links", self.a.wheels_syn, "--no-index", "--pip", name]
+
+    def warm_uv_cache(self, wheels, pkgs):
+        """One untimed uv install so uv's cache holds the unpacked wheels."""
+        self.reset_target()
+        self.run(self.uv_install(wheels, pkgs, compile_bytecode=False, payload=None))
+        self.reset_target()
+
+    def uv_install(self, wheels, pkgs, compile_bytecode, payload):
+        t = self.tdir
+        cmd = ("%s venv -q -p %s %s && %s pip install -q --offline --no-index --find-links %s --link-mode copy %s--python %s/bin/python %s"
+               % (shlex.quote(self.uv), shlex.quote(self.python), shlex.quote(t), shlex.quote(self.uv), shlex.quote(wheels),
+                  "--compile-bytecode " if compile_bytecode else "", shlex.quote(t), " ".join(shlex.quote(p) for p in pkgs)))
+        if payload:
+            cmd += " && %s/bin/python -c %s" % (shlex.quote(t), shlex.quote(payload))
+        return ["sh", "-c", cmd]
+
+    def pip_install(self, wheels, pkgs, payload):
+        t = self.tdir
+        cmd = ("%s -m venv %s && %s/bin/pip install -q --no-index --find-links %s %s"
+               % (shlex.quote(self.python), shlex.quote(t), shlex.quote(t), shlex.quote(wheels), " ".join(shlex.quote(p) for p in pkgs)))
+        if payload:
+            cmd += " && %s/bin/python -c %s" % (shlex.quote(t), shlex.quote(payload))
+        return ["sh", "-c", cmd]
+
+    def tar_proxy(self, archive, payload):
+        t = self.tdir
+        cmd = "mkdir %s && zstd -q -d -c %s | tar -x -C %s" % (shlex.quote(t), shlex.quote(archive), shlex.quote(t))
+        if payload:
+            cmd += " && %s/bin/python -c %s" % (shlex.quote(t), shlex.quote(payload))
+        return ["sh", "-c", cmd]
+
+    # ---- cases ---------------------------------------------------------
+
+    def case_warm(self):
+        flags = self.sci_flags()
+        env_id, _ = self.sci
+        archive = os.path.join(self.entry(env_id), "env.tar.zst")
+        self.warm_uv_cache(self.a.wheels_sci, SCI)
+        r = {}
+        log("warm start: senv run")
+        r["senv"] = self.measure(self.senv_run(flags, ["python", "-c", IMPORT]), setup=self.reset_stage)
+        log("warm start: tar + zstd proxy")
+        r["tar"] = self.measure(self.tar_proxy(archive, IMPORT), setup=self.reset_target)
+        log("warm start: uv copy")
+        r["uv"] = self.measure(self.uv_install(self.a.wheels_sci, SCI, False, IMPORT), setup=self.reset_target)
+        if not self.quick:
+            log("warm start: uv copy + compile-bytecode")
+            r["uvc"] = self.measure(self.uv_install(self.a.wheels_sci, SCI, True, IMPORT), setup=self.reset_target)
+        pip_runs = 1 if self.quick else self.runs
+        log("warm start: per-job venv + pip (%d run%s)" % (pip_runs, "s" if pip_runs > 1 else ""))
+        r["pip"] = self.measure(self.pip_install(self.a.wheels_sci, SCI, IMPORT), setup=self.reset_target,
+                                runs=pip_runs, warmup=0 if self.quick else 1)
+        log("warm start, staging only: senv run -- true, tar + zstd")
+        r["senv_true"] = self.measure(self.senv_run(flags, ["true"]), setup=self.reset_stage)
+        r["tar_true"] = self.measure(self.tar_proxy(archive, None), setup=self.reset_target)
+        self.reset_target()
+        staged = [parse_staged(e) for e in r["senv_true"]["stderr"]]
+        staged = [s for s in staged if s]
+        r["senv_reported_stage"] = statistics.median(s[2] for s in staged) if staged else None
+        self.results["cases"]["warm"] = strip(r)
+
+        base = r["tar"]
+        man = self.manifest_counts(env_id)
+        self.table("1. Warm start, scientific stack (%d files, %s; payload `python -c '%s'`)" % (man[0], human_bytes(man[1]), IMPORT),
+                   ["method", "n", "median", "min – max", "vs tar+zstd", "note"], [
+                       self.case_row("tar + zstd proxy (`zstd -d -c | tar -x`)", base),
+                       self.case_row("**senv run** (cache hit, staged + verified)", r["senv"], base),
+                       self.case_row("uv venv + uv pip install, warm cache, --link-mode copy", r["uv"], base, "no .pyc written"),
+                   ] + ([self.case_row("… same + --compile-bytecode", r["uvc"], base, "same files as senv")] if "uvc" in r else []) + [
+                       self.case_row("per-job python -m venv + pip install --no-index --find-links", r["pip"], base,
+                                     "%.1f× senv" % (r["pip"]["median"] / r["senv"]["median"])),
+                   ])
+        self.table("1b. Warm start, staging only (payload `true`)", ["method", "n", "median", "min – max", "vs tar+zstd", "note"], [
+            self.case_row("tar + zstd proxy, extraction only", r["tar_true"]),
+            self.case_row("**senv run -- true**", r["senv_true"], r["tar_true"],
+                          "senv's own `staged … in` line: %s" % fmt_s(r["senv_reported_stage"])),
+        ])
+        ratio = r["senv"]["median"] / base["median"]
+        self.target("warm start ≤ 1.2× tar+zstd proxy (import payload)", "%.2f×" % ratio, "≤ 1.20×", ratio <= 1.2)
+        ratio2 = r["senv_true"]["median"] / r["tar_true"]["median"]
+        self.target("warm start ≤ 1.2× tar+zstd proxy (staging only, payload true)", "%.2f×" % ratio2, "≤ 1.20×", ratio2 <= 1.2)
+        self.target("warm start faster than uv warm copy-mode install", "%s vs %s" % (fmt_s(r["senv"]["median"]), fmt_s(r["uv"]["median"])),
+                    "senv < uv", r["senv"]["median"] < r["uv"]["median"])
+        speedup = r["pip"]["median"] / r["senv"]["median"]
+        self.target("≥ 20× faster than per-job venv + pip (scientific stack)", "%.1f×" % speedup, "≥ 20×", speedup >= 20)
+
+    def case_hot(self):
+        flags = self.sci_flags()
+        env_id, _ = self.sci
+        prefix = os.path.join(self.stage, env_id)
+        runs = max(20, 4 * self.runs)
+        # the env must be staged: one untimed run
+        self.run(self.senv_run(flags, ["true"]))
+        r = {}
+        log("hot start: true, senv run -- true, uv run --with")
+        r["true"] = self.measure(["true"], runs=runs, warmup=3, sync=False)
+        r["senv"] = self.measure(self.senv_run(flags, ["true"]), runs=runs, warmup=3, sync=False)
+        r["uvrun"] = self.measure([self.uv, "run", "--no-project", "--offline", "--no-index", "--find-links", self.a.wheels_sci,
+                                   "--python", self.python, "--with", ",".join(SCI), "true"], runs=runs, warmup=3, sync=False)
+        log("hot start: import payload, senv vs the staged venv's python")
+        r["py"] = self.measure([os.path.join(prefix, "bin", "python"), "-c", IMPORT], runs=self.runs, warmup=2, sync=False)
+        r["senv_py"] = self.measure(self.senv_run(flags, ["python", "-c", IMPORT]), runs=self.runs, warmup=2, sync=False)
+        self.results["cases"]["hot"] = strip(r)
+        base = r["true"]
+        over = r["senv"]["median"] - base["median"]
+        self.table("2. Hot start (env already staged)", ["method", "n", "median", "min – max", "vs baseline", "overhead"], [
+            self.case_row("bare `true`", base),
+            self.case_row("**senv run -- true**", r["senv"], base, "+" + fmt_s(over)),
+            self.case_row("uv run --no-project --with … true (warm cache, offline)", r["uvrun"], base,
+                          "+" + fmt_s(r["uvrun"]["median"] - base["median"])),
+            self.case_row("staged venv's python -c '%s'" % IMPORT, r["py"]),
+            self.case_row("**senv run -- python -c '%s'**" % IMPORT, r["senv_py"], r["py"],
+                          "+" + fmt_s(r["senv_py"]["median"] - r["py"]["median"])),
+        ])
+        self.target("hot start overhead ≤ 20 ms over bare true", "+" + fmt_s(over), "≤ 20 ms", over <= 0.020)
+
+    def case_check(self):
+        script = os.path.join(self.work, "job.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/bash\n#SBATCH --time=01:00:00\n#SBATCH --cpus-per-task=4\n#ENV manager uv\n#ENV find-links %s\n"
+                    "#ENV no-index\n#ENV pip %s\n#ENV setenv OMP_NUM_THREADS=4\n\npython -c '%s'\n"
+                    % (self.a.wheels_sci, " ".join(SCI), IMPORT))
+        runs = max(20, 4 * self.runs)
+        log("senv check, senv render")
+        r = {"check": self.measure([self.senv, "check", script], runs=runs, warmup=3, sync=False),
+             "render": self.measure([self.senv, "render", script], runs=runs, warmup=3, sync=False),
+             "true": self.measure(["true"], runs=runs, warmup=3, sync=False)}
+        self.results["cases"]["check"] = strip(r)
+        self.table("3. senv check / senv render, one script", ["command", "n", "median", "min – max", "vs bare true", ""], [
+            self.case_row("bare `true` (process spawn)", r["true"]),
+            self.case_row("senv check job.sh", r["check"], r["true"]),
+            self.case_row("senv render job.sh", r["render"], r["true"]),
+        ])
+
+    def case_herd(self):
+        n = 16
+        if self.quick:
+            name, flags, reps = "synthetic 20k files", self.syn_flags("syn20k"), 1
+        else:
+            name, flags, reps = "scientific stack", self.sci_flags(), self.runs
+        ns = self.a.unshare
+        r = {"build": [], "stage": [], "herd": [], "herd_node": [], "outcomes": [], "mode": ns or "one node"}
+        herd_stage = os.path.join(self.work, "hstage")
+        for rep in range(reps):
+            log("herd %d/%d (%s): one build alone, one stage alone, %d concurrent cold starts" % (rep + 1, reps, name, n))
+            cache = os.path.join(self.a.bench_cache, "run", "herd-cache")
+            env = dict(self.env, SENV_CACHE_DIR=cache, SENV_STAGE_DIR=herd_stage)
+            argv = self.senv_run(flags, ["true"])
+            rm(cache)
+            rm(herd_stage)
+            os.sync()
+            r["build"].append(self.run(argv, env=env)[0])
+            rm(herd_stage)
+            os.sync()
+            r["stage"].append(self.run(argv, env=env)[0])
+            rm(cache)
+            rm(herd_stage)
+            os.mkdir(herd_stage, 0o700)
+            os.sync()
+            if ns:
+                # each task its own "node": a private tmpfs at the stage path
+                wrap = ns.split() + ["sh", "-c", 'mount -t tmpfs -o mode=0700 senv-bench "$0" && exec "$@"', herd_stage]
+                t, errs = self.herd([wrap + argv] * n, env)
+                r["herd"].append(t)
+                r["outcomes"].append(outcomes(errs))
+            if not self.quick and rep < 2 or not ns:
+                rm(cache)
+                rm(herd_stage)
+                os.sync()
+                t, errs = self.herd([argv] * n, env)
+                r["herd_node"].append(t)
+                if not ns:
+                    r["outcomes"].append(outcomes(errs))
+            rm(cache)
+            rm(herd_stage)
+        self.results["cases"]["herd"] = r
+        b, s = statistics.median(r["build"]), statistics.median(r["stage"])
+        rows = [["one build alone (fresh cache and stage)", len(r["build"]), fmt_s(b), "", ""],
+                ["one stage alone (cache hit)", len(r["stage"]), fmt_s(s), "", ""],
+                ["build + stage", "", fmt_s(b + s), "1.00× (baseline)", ""]]
+        if r["herd"]:
+            h = statistics.median(r["herd"])
+            rows.append(["**%d concurrent cold starts, one per simulated node** (`%s`, private tmpfs stage)" % (n, ns), len(r["herd"]),
+                         fmt_s(h), "%.2f×" % (h / (b + s)), "; ".join(r["outcomes"][:1])])
+            self.target("herd (16 nodes) ≤ 1.3× one build + one stage", "%.2f×" % (h / (b + s)), "≤ 1.30×", h / (b + s) <= 1.3)
+        if r["herd_node"]:
+            h = statistics.median(r["herd_node"])
+            rows.append(["%d concurrent cold starts on one node (shared stage dir)" % n, len(r["herd_node"]), fmt_s(h),
+                         "%.2f×" % (h / (b + s)), "" if ns else "; ".join(r["outcomes"][:1])])
+            if not ns:
+                self.target("herd (16 tasks, one node) ≤ 1.3× one build + one stage", "%.2f×" % (h / (b + s)), "≤ 1.30×", h / (b + s) <= 1.3)
+        self.table("4. Herd: %d cold starts of one spec (%s), fresh cache and stage" % (n, name),
+                   ["case", "n", "median wall", "vs build + stage", "outcomes (first rep)"], rows)
+
+    def herd(self, argvs, env):
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(len(argvs)) as ex:
+            futs = [ex.submit(subprocess.run, a, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL) for a in argvs]
+            ps = [f.result() for f in futs]
+        elapsed = time.perf_counter() - start
+        for p in ps:
+            if p.returncode != 0:
+                raise RuntimeError("herd member exited %d:\n%s" % (p.returncode, p.stderr.decode(errors="replace")[-3000:]))
+        return elapsed, [p.stderr.decode(errors="replace") for p in ps]
+
+    def manifest_counts(self, env_id):
+        with open(os.path.join(self.entry(env_id), "manifest.json")) as f:
+            m = json.load(f)
+        return sum(1 for e in m["files"] if e.get("sha256")), m["bytes"]
+
+    def case_footprint(self):
+        rows, data = [], {}
+        envs = [("scientific stack", self.sci[0])] + [(n, i) for n, i in self.syn.items()]
+        for name, env_id in envs:
+            entry = tree_stats(self.entry(env_id))
+            prefix = os.path.join(self.stage, env_id)
+            if not os.path.isdir(prefix):
+                self.run([self.senv, "run"] + (self.sci_flags() if env_id == self.sci[0] else self.syn_flags(name)) + ["--", "true"])
+            venv = tree_stats(prefix)
+            data[name] = {"entry": entry, "venv": venv}
+            rows.append([name, "%d inodes, %s (%s on disk)" % (entry["inodes"], human_bytes(entry["bytes"]), human_bytes(entry["alloc"])),
+                         "%d inodes (%d files, %d dirs, %d symlinks), %s" % (venv["inodes"], venv["files"], venv["dirs"], venv["links"], human_bytes(venv["bytes"])),
+                         "%.0f×" % (venv["inodes"] / entry["inodes"]), "%.2f×" % (entry["bytes"] / venv["bytes"])])
+        self.results["cases"]["footprint"] = data
+        self.table("5. Shared-filesystem footprint per env: cache entry vs the unpacked venv",
+                   ["env", "cache entry (shared fs)", "unpacked venv", "inodes saved", "bytes, entry / venv"], rows)
+
+    def case_scaling(self):
+        rows, data = [], {}
+        for name in self.syn:
+            env_id = self.syn[name]
+            archive = os.path.join(self.entry(env_id), "env.tar.zst")
+            files, size = self.manifest_counts(env_id)
+            flags = self.syn_flags(name)
+            self.warm_uv_cache(self.a.wheels_syn, [name])
+            log("scaling %s (%d files): senv, tar + zstd, uv copy" % (name, files))
+            r = {"senv": self.measure(self.senv_run(flags, ["true"]), setup=self.reset_stage),
+                 "tar": self.measure(self.tar_proxy(archive, None), setup=self.reset_target),
+                 "uv": self.measure(self.uv_install(self.a.wheels_syn, [name], False, None), setup=self.reset_target)}
+            if not self.quick:
+                r["uvc"] = self.measure(self.uv_install(self.a.wheels_syn, [name], True, None), setup=self.reset_target)
+            self.reset_target()
+            data[name] = strip(r)
+            data[name]["files"] = files
+            ratio = r["senv"]["median"] / r["tar"]["median"]
+            rows.append([name, files, human_bytes(size), fmt_s(r["tar"]["median"]), fmt_s(r["senv"]["median"]), "%.2f×" % ratio,
+                         "%.0f" % (files / r["senv"]["median"]), fmt_s(r["uv"]["median"]),
+                         fmt_s(r["uvc"]["median"]) if "uvc" in r else "–"])
+            self.target("scaling %s: senv ≤ 1.2× tar+zstd (payload true)" % name, "%.2f×" % ratio, "≤ 1.20×", ratio <= 1.2)
+        self.results["cases"]["scaling"] = data
+        self.table("6. Scaling: warm start vs env size (synthetic package, payload `true`)",
+                   ["env", "files", "bytes", "tar + zstd", "senv run", "senv / tar", "senv files/s", "uv copy", "uv copy + compile"], rows)
+
+    # ---- profile -------------------------------------------------------
+
+    def profile(self):
+        flags = self.sci_flags()
+        env_id, _ = self.sci
+        pdir = os.path.join(self.out, "profile")
+        os.makedirs(pdir, exist_ok=True)
+        prof = self.results["profile"]
+        argv = self.senv_run(flags, ["true"])
+        if shutil.which("strace"):
+            log("profile: strace -c -f on a warm start")
+            self.reset_stage()
+            f = os.path.join(pdir, "strace-senv.txt")
+            subprocess.run(["strace", "-c", "-f", "-o", f] + argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            prof["strace"] = head_table(f, 14)
+        if shutil.which("perf") and subprocess.run(["perf", "stat", "-o", "/dev/null", "true"], capture_output=True).returncode == 0:
+            log("profile: perf stat on senv and on tar + zstd")
+            for name, cmd, reset in (("senv", argv, self.reset_stage),
+                                     ("tar", self.tar_proxy(os.path.join(self.entry(env_id), "env.tar.zst"), None), self.reset_target)):
+                reset()
+                os.sync()
+                f = os.path.join(pdir, "perf-stat-%s.txt" % name)
+                subprocess.run(["perf", "stat", "-o", f, "--"] + cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                prof["perf-stat-" + name] = perf_stat_summary(f)
+            self.reset_target()
+            if not self.quick:
+                log("profile: perf record -g on a warm start")
+                self.reset_stage()
+                os.sync()
+                data = os.path.join(pdir, "perf.data")
+                subprocess.run(["perf", "record", "-q", "-g", "-o", data, "--"] + argv, env=self.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "comm,dso,sym", "--stdio", "-g", "none"],
+                                     capture_output=True, text=True)
+                f = os.path.join(pdir, "perf-report-senv.txt")
+                with open(f, "w") as fh:
+                    fh.write(rep.stdout)
+                prof["perf-report"] = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")][:25]
+        if not self.quick and shutil.which("go"):
+            log("profile: go test -bench on envs.Unpack with -cpuprofile")
+            cpu = os.path.join(pdir, "unpack-cpu.pprof")
+            binp = os.path.join(pdir, "unpack.test")
+            env = dict(self.env, SENV_BENCH_ENTRY=self.entry(env_id), SENV_BENCH_SCRATCH=self.work)
+            p = subprocess.run(["go", "test", "./bench/unpack", "-run", "^$", "-bench", ".", "-benchtime", "%dx" % self.runs,
+                                "-cpuprofile", cpu, "-o", binp], env=env, capture_output=True, text=True, cwd=self.a.repo)
+            prof["go-bench"] = [ln for ln in p.stdout.splitlines() if ln.startswith("Benchmark")]
+            top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=25", binp, cpu], capture_output=True, text=True, cwd=self.a.repo)
+            with open(os.path.join(pdir, "unpack-pprof-top.txt"), "w") as fh:
+                fh.write(top.stdout)
+            prof["pprof-top"] = top.stdout.splitlines()[:32]
+        self.emit("")
+        self.emit("### Profile of the warm start (scientific stack)")
+        for k, v in prof.items():
+            self.emit("")
+            self.emit("`%s`:" % k)
+            self.emit("")
+            self.emit("```")
+            for ln in v:
+                self.emit(ln)
+            self.emit("```")
+
+    # ---- main ----------------------------------------------------------
+
+    def main(self):
+        rm(os.path.join(self.a.bench_cache, "run"))
+        os.makedirs(self.cache, exist_ok=True)
+        os.makedirs(self.out, exist_ok=True)
+        self.machine()
+        t0 = time.perf_counter()
+        log("building the scientific-stack env into the cache (untimed)")
+        self.sci = self.build_env(self.sci_flags())
+        self.syn = {}
+        for name in ["syn1k", "syn5k", "syn20k"]:
+            log("building the %s env into the cache (untimed)" % name)
+            self.syn[name] = self.build_env(self.syn_flags(name))[0]
+        self.results["builds"] = {"sci": self.sci[1]}
+        self.emit("")
+        self.emit("Mode: %s, %d timed runs per case after %d warm-up (unless a row says otherwise); medians."
+                  % (self.results["mode"], self.runs, self.warmup))
+        self.emit("Scientific-stack build (untimed setup): `%s`" % self.sci[1].replace("\n", "` `"))
+        cases = self.a.cases.split(",")
+        for name, fn in (("warm", self.case_warm), ("hot", self.case_hot), ("check", self.case_check), ("herd", self.case_herd),
+                         ("footprint", self.case_footprint), ("scaling", self.case_scaling), ("profile", self.profile)):
+            if "all" in cases or name in cases:
+                fn()
+        rows = [[t["target"], t["value"], t["limit"], "PASS" if t["met"] else "MISS"] for t in self.results["targets"]]
+        self.table("Targets (reported, not asserted)", ["target", "measured", "target", "result"], rows)
+        self.results["seconds"] = time.perf_counter() - t0
+        self.emit("")
+        self.emit("Benchmark wall time: %.0f s. Results: %s" % (self.results["seconds"], self.out))
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+        with open(os.path.join(self.out, "results.md"), "w") as f:
+            f.write("\n".join(self.md) + "\n")
+        rm(self.stage)
+        rm(self.tdir)
+        rm(os.path.join(self.a.bench_cache, "run"))
+
+
+def parse_staged(stderr):
+    m = STAGED_RE.search(stderr)
+    if not m:
+        return None
+    t = float(m.group(3)) / (1000 if m.group(4) == "ms" else 1)
+    return int(m.group(1)), m.group(2), t
+
+
+def outcomes(stderrs):
+    built = sum(1 for e in stderrs if " built in " in e)
+    hit = sum(1 for e in stderrs if "cache hit" in e)
+    waited = sum(1 for e in stderrs if "waiting for" in e)
+    return "%d built, %d staged from cache, %d reused, %d waited" % (built, hit, len(stderrs) - built - hit, waited)
+
+
+def strip(r):
+    """Drops captured stderr from measurements before they go to JSON."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "stderr"} if isinstance(v, dict) else v) for k, v in r.items()}
+
+
+def tree_stats(root):
+    s = {"files": 0, "dirs": 0, "links": 0, "bytes": 0, "alloc": 0}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            st = os.lstat(os.path.join(dirpath, d))
+            if os.path.islink(os.path.join(dirpath, d)):
+                s["links"] += 1
+            else:
+                s["dirs"] += 1
+            s["alloc"] += st.st_blocks * 512
+        for fn in filenames:
+            p = os.path.join(dirpath, fn)
+            st = os.lstat(p)
+            if os.path.islink(p):
+                s["links"] += 1
+            else:
+                s["files"] += 1
+                s["bytes"] += st.st_size
+            s["alloc"] += st.st_blocks * 512
+    s["inodes"] = s["files"] + s["dirs"] + s["links"]
+    return s
+
+
+def head_table(path, n):
+    with open(path) as f:
+        return [ln.rstrip() for ln in f][:n]
+
+
+def perf_stat_summary(path):
+    keep = ("task-clock", "context-switches", "cpu-migrations", "page-faults", "seconds time elapsed", "seconds user", "seconds sys")
+    with open(path) as f:
+        return [ln.strip() for ln in f if any(k in ln for k in keep)]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer runs and smaller herd: under 3 minutes")
+    p.add_argument("--runs", type=int, default=0, help="timed runs per case (default 5, quick 3)")
+    p.add_argument("--cases", default="all", help="comma-separated: warm,hot,check,herd,footprint,scaling,profile")
+    p.add_argument("--senv", required=True)
+    p.add_argument("--python", required=True)
+    p.add_argument("--uv", default="uv")
+    p.add_argument("--repo", required=True)
+    p.add_argument("--bench-cache", required=True)
+    p.add_argument("--work", required=True, help="node-local scratch: stage dir and baseline targets")
+    p.add_argument("--out", required=True)
+    p.add_argument("--wheels-sci", required=True)
+    p.add_argument("--wheels-syn", required=True)
+    p.add_argument("--unshare", default="", help="command prefix giving each herd task its own mount namespace, e.g. 'unshare -m'")
+    Bench(p.parse_args()).main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/run.sh — senv's benchmarks (`make bench`). See BENCHMARKS.md.
+#
+#   bash bench/run.sh            full run: 5 timed runs per case after a warm-up (~15 min)
+#   bash bench/run.sh --quick    3 runs, one pip run, small herd, no perf record (< 3 min)
+#   bash bench/run.sh --cases warm,hot --runs 7
+#
+# Inputs are prepared once and kept OUTSIDE the repo, in $SENV_BENCH_CACHE
+# (default /var/tmp/senv-bench): the scientific-stack wheelhouse downloaded
+# from PyPI, the synthetic wheels, uv's cache, the senv binary, and every
+# run's results (results/DATE/results.{md,json} and profile/).
+#
+# Environment:
+#   SENV_BENCH_CACHE    where inputs and results live (default /var/tmp/senv-bench)
+#   SENV_BENCH_SCRATCH  node-local scratch for the stage dir and the baselines'
+#                       targets (default: a dir on /dev/shm when it is tmpfs with
+#                       4 GiB free, else $SENV_BENCH_CACHE/work)
+#   SENV_BENCH_PYTHON   base interpreter (default /usr/bin/python3)
+#   SENV_BENCH_UV       uv binary (default: uv on PATH)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${SENV_BENCH_CACHE:-/var/tmp/senv-bench}
+python=${SENV_BENCH_PYTHON:-/usr/bin/python3}
+uv=${SENV_BENCH_UV:-$(command -v uv || true)}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+for tool in go zstd tar sync; do
+	command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+[ -x "$python" ] || die "no base interpreter at $python (set SENV_BENCH_PYTHON)"
+if [ -z "$uv" ] || [ ! -x "$uv" ]; then
+	die "uv not found (install it with: $python -m pip install uv, or set SENV_BENCH_UV)"
+fi
+
+mkdir -p "$cache/bin"
+
+# Scratch: node-local, owned by us, not world-writable (senv refuses others).
+scratch=${SENV_BENCH_SCRATCH:-}
+if [ -z "$scratch" ]; then
+	scratch=$cache/work
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null || true)" = tmpfs ] &&
+		[ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -ge $((4 << 20)) ]; then
+		scratch=/dev/shm/senv-bench-$(id -u)
+	fi
+fi
+mkdir -p "$scratch"
+chmod 0700 "$scratch"
+
+say "building senv"
+(cd "$repo" && go build -o "$cache/bin/senv" ./cmd/senv)
+
+pyver=$("$python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+sci=$cache/wheels-sci-$pyver
+if [ ! -f "$sci/.complete" ]; then
+	say "downloading the scientific stack from PyPI into $sci"
+	rm -rf "$sci"
+	"$python" -m pip download --disable-pip-version-check --quiet --only-binary=:all: --dest "$sci" \
+		numpy scipy pandas matplotlib scikit-learn
+	touch "$sci/.complete"
+fi
+
+say "writing the synthetic wheels (~1k, 5k, 20k files once installed with bytecode)"
+syn=$cache/wheels-syn
+(cd "$repo" && go run ./bench/mkwheels -dir "$syn" syn1k=500 syn5k=2500 syn20k=10000)
+
+# The herd simulates one node per task with a private mount namespace, so
+# each task has its own stage dir at the same path, as on a real cluster.
+unshare_cmd=""
+probe=$(mktemp -d "$scratch/probe.XXXXXX")
+for candidate in "unshare -m" "unshare -rm"; do
+	# shellcheck disable=SC2086,SC2016 # the candidate is a command and its flags; $0 is sh's
+	if command -v unshare >/dev/null &&
+		$candidate sh -c 'mount -t tmpfs senv-bench "$0"' "$probe" 2>/dev/null; then
+		unshare_cmd=$candidate
+		break
+	fi
+done
+rmdir "$probe"
+[ -n "$unshare_cmd" ] || say "no mount namespaces here: the herd runs as 16 tasks on one node"
+
+out=$cache/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+say "scratch $scratch ($(stat -f -c %T "$scratch")), results in $out"
+cd "$repo"
+exec "$python" bench/bench.py "$@" \
+	--senv "$cache/bin/senv" --python "$python" --uv "$uv" --repo "$repo" \
+	--bench-cache "$cache" --work "$scratch" --out "$out" \
+	--wheels-sci "$sci" --wheels-syn "$syn" --unshare "$unshare_cmd"

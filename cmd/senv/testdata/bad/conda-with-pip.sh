@@ -1,0 +1,4 @@
+#!/bin/bash
+#ENV conda numpy
+#ENV pip rich
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment-pip.yml
+python train.py
