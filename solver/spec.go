@@ -241,7 +241,7 @@ func (s *Spec) addRequirementsFile(path, key string, seen map[string]bool) error
 			continue
 		}
 		bad := func(msg, hint string) error {
-			return &jobspec.Error{Pos: jobspec.Pos{File: path, Line: n}, Msg: msg, Hint: hint}
+			return &jobspec.Error{Pos: jobspec.Pos{File: path, Line: n}, Key: key, Msg: msg, Hint: hint}
 		}
 		opt, val, _ := strings.Cut(strings.Replace(line, "=", " ", 1), " ")
 		val = strings.TrimSpace(val)

@@ -108,15 +108,37 @@ func validate(s *jobspec.Script, cfg *config.Config, dir, path string) jobspec.E
 	if _, err := solver.Canonicalize(&s.Env, dir, cfg); err != nil {
 		if list := jobspec.AsErrorList(err); list != nil {
 			for _, e := range list {
-				if e.Pos.File == dir { // about the spec as a whole: name the script
-					e.Pos = jobspec.Pos{File: path}
-				}
+				atDirective(s, e, dir, path)
 			}
 			return list
 		}
 		return jobspec.ErrorList{{Pos: jobspec.Pos{File: path}, Msg: err.Error()}}
 	}
 	return nil
+}
+
+// atDirective moves an error found in a referenced file (a requirements
+// file, pyproject.toml, environment.yml) to the script line that names it,
+// keeping the file's own position in the message: the user starts from the
+// script.
+func atDirective(s *jobspec.Script, e *jobspec.Error, dir, path string) {
+	if e.Pos.File == dir { // about the spec as a whole
+		e.Pos = jobspec.Pos{File: path}
+	}
+	if e.Pos.File == path || e.Key == "" {
+		return
+	}
+	for _, d := range s.Directives {
+		if d.Key == e.Key || (e.Key == "requirements" && d.Key == "file") {
+			where := e.Pos
+			if rel, err := filepath.Rel(dir, where.File); err == nil {
+				where.File = rel
+			}
+			e.Msg = where.String() + ": " + e.Msg
+			e.Pos = d.Pos
+			return
+		}
+	}
 }
 
 // checkFiles reports referenced files that do not exist, at their
