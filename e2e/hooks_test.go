@@ -113,14 +113,16 @@ alpha-hello
 }
 
 // testTaskPrologActivates: a plain sbatch job with #ENV lines whose env is in no cache gets
-// it from the TaskProlog, on every node a task runs on: built once, then staged, with the
-// modules' variables and the setenv values exported to the tasks.
+// it from the TaskProlog, on every node a task runs on: built once (by the task prolog: the
+// prolog never builds), then staged, with the modules' variables and the setenv values
+// exported to the tasks. Its requirements file is found beside the script.
 func testTaskPrologActivates(t *testing.T, f *fixture) {
 	c := f.c
+	f.write(t, "tp-requirements.txt", "gamma\n")
 	script := f.write(t, "tp.sh", `#!/bin/bash
 #SBATCH -N2 --ntasks-per-node=1
 #ENV module gcc/12
-#ENV pip gamma
+#ENV requirements tp-requirements.txt
 #ENV setenv E2E_VIA=taskprolog
 #ENV find-links {WHEELS}
 #ENV no-index
@@ -151,8 +153,15 @@ srun -N2 --ntasks-per-node=1 python -c 'import gamma, os, socket; print("task ho
 			t.Errorf("env %s not staged on %s", envID, node)
 		}
 	}
-	if envs, _ := filepath.Glob(filepath.Join(f.Cache, "v1", "envs", envID)); len(envs) != 1 {
-		t.Errorf("the task prolog did not publish env %s to the cache", envID)
+	// Built by the batch node's task prolog, not by its prolog, which never builds.
+	st, err := os.Stat(filepath.Join(f.Cache, "v1", "envs", envID))
+	if err != nil {
+		t.Fatalf("env %s is not in the cache: %v", envID, err)
+	}
+	batch := c.jobField(t, j.ID, "BatchHost")
+	if task := c.hookStarts(t, "taskprolog", j.ID, batch); len(task) == 0 || st.ModTime().Before(onDay(st.ModTime(), task[0])) {
+		t.Errorf("env %s was published to the cache at %s, before the task prolog on %s started (%v): the prolog built it",
+			envID, st.ModTime().Format("15:04:05.000000"), batch, task)
 	}
 	if t.Failed() {
 		t.Logf("%s", describe(j))
@@ -271,8 +280,8 @@ func nonProtocolLines(out string) []string {
 	return bad
 }
 
-// hookStarts returns the start times of time-of-day ("15:04:05.000000000") of hook (prolog,
-// taskprolog, epilog) for job on node, from hooks.log, for runs that executed senv.
+// hookStarts returns when hook (prolog, taskprolog or epilog) started for job on node, for
+// the runs that executed senv, as hooks.log records it: local time of day, "15:04:05.000000000".
 func (c *Cluster) hookStarts(t *testing.T, hook, jobID, node string) []string {
 	t.Helper()
 	fh, err := os.Open(c.Path("cluster", "log", "hooks.log"))

@@ -29,6 +29,14 @@ tools. Exits 1 if a check fails.`,
 			if err != nil {
 				return err
 			}
+			for _, f := range config.Files(os.Getenv) {
+				state := "absent"
+				if _, err := os.Stat(f); err == nil {
+					state = "read"
+				}
+				fmt.Fprintf(c.App.Writer, "config file %s: %s\n", f, state)
+			}
+			fmt.Fprintln(c.App.Writer)
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KEY\tVALUE\tFROM")
 			for _, s := range config.Settings {
