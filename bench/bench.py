@@ -67,6 +67,9 @@ class Bench:
         self.stage = os.path.join(self.work, "stage")
         self.tdir = os.path.join(self.work, "target")
         self.env = dict(os.environ)
+        # A batch job does not have it, and it would hide the cost of stale
+        # .pyc files (Python would recompile in memory on every run).
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.env.update({
             "SENV_CACHE_DIR": self.cache,
             "SENV_STAGE_DIR": self.stage,
@@ -96,20 +99,31 @@ class Bench:
 
     def measure(self, argv, setup=None, runs=None, warmup=None, env=None, sync=True):
         """Times argv: warm-up runs, then runs; setup() runs untimed before each."""
+        return self.measure_group({"x": (argv, setup)}, runs, warmup, env, sync)["x"]
+
+    def measure_group(self, cases, runs=None, warmup=None, env=None, sync=True):
+        """Times several commands round-robin (a, b, c, a, b, c, ...), so a
+        change of machine load hits them all alike. cases maps a key to
+        (argv, setup); setup() runs untimed before each run."""
         runs = runs or self.runs
         warmup = self.warmup if warmup is None else warmup
-        samples, stderrs = [], []
+        res = {k: {"argv": argv, "samples": [], "stderr": []} for k, (argv, _) in cases.items()}
+        load = [loadavg()]
         for i in range(warmup + runs):
-            if setup:
-                setup()
-            if sync:
-                os.sync()
-            t, err = self.run(argv, env=env)
-            if i >= warmup:
-                samples.append(t)
-                stderrs.append(err)
-        return {"argv": argv, "samples": samples, "median": statistics.median(samples),
-                "min": min(samples), "max": max(samples), "n": len(samples), "stderr": stderrs}
+            for k, (argv, setup) in cases.items():
+                if setup:
+                    setup()
+                if sync:
+                    os.sync()
+                t, err = self.run(argv, env=env)
+                if i >= warmup:
+                    res[k]["samples"].append(t)
+                    res[k]["stderr"].append(err)
+        load.append(loadavg())
+        for r in res.values():
+            xs = r["samples"]
+            r.update(median=statistics.median(xs), min=min(xs), max=max(xs), n=len(xs), load=load)
+        return res
 
     def senv_run(self, flags, payload):
         return [self.senv, "run"] + flags + ["--"] + payload
@@ -222,9 +236,9 @@ class Bench:
             cmd += " && %s/bin/python -c %s" % (shlex.quote(t), shlex.quote(payload))
         return ["sh", "-c", cmd]
 
-    def tar_proxy(self, archive, payload):
+    def tar_proxy(self, archive, payload, keep_mtime=True):
         t = self.tdir
-        cmd = "mkdir %s && zstd -q -d -c %s | tar -x -C %s" % (shlex.quote(t), shlex.quote(archive), shlex.quote(t))
+        cmd = "mkdir %s && zstd -q -d -c %s | tar -x %s-C %s" % (shlex.quote(t), shlex.quote(archive), "" if keep_mtime else "-m ", shlex.quote(t))
         if payload:
             cmd += " && %s/bin/python -c %s" % (shlex.quote(t), shlex.quote(payload))
         return ["sh", "-c", cmd]
@@ -235,24 +249,34 @@ class Bench:
         flags = self.sci_flags()
         env_id, _ = self.sci
         archive = os.path.join(self.entry(env_id), "env.tar.zst")
+        prefix = os.path.join(self.stage, env_id)
         self.warm_uv_cache(self.a.wheels_sci, SCI)
-        r = {}
-        log("warm start: senv run")
-        r["senv"] = self.measure(self.senv_run(flags, ["python", "-c", IMPORT]), setup=self.reset_stage)
-        log("warm start: tar + zstd proxy")
-        r["tar"] = self.measure(self.tar_proxy(archive, IMPORT), setup=self.reset_target)
-        log("warm start: uv copy")
-        r["uv"] = self.measure(self.uv_install(self.a.wheels_sci, SCI, False, IMPORT), setup=self.reset_target)
+        group = {
+            "tar": (self.tar_proxy(archive, IMPORT), self.reset_target),
+            "senv": (self.senv_run(flags, ["python", "-c", IMPORT]), self.reset_stage),
+            "tar_m": (self.tar_proxy(archive, IMPORT, keep_mtime=False), self.reset_target),
+            "uv": (self.uv_install(self.a.wheels_sci, SCI, False, IMPORT), self.reset_target),
+        }
         if not self.quick:
-            log("warm start: uv copy + compile-bytecode")
-            r["uvc"] = self.measure(self.uv_install(self.a.wheels_sci, SCI, True, IMPORT), setup=self.reset_target)
+            group["uvc"] = (self.uv_install(self.a.wheels_sci, SCI, True, IMPORT), self.reset_target)
+        log("warm start, import payload, round-robin: %s" % ", ".join(group))
+        r = self.measure_group(group)
+        log("warm start, staging only, round-robin: senv run -- true, tar + zstd; first and second import after staging")
+        r.update(self.measure_group({
+            "tar_true": (self.tar_proxy(archive, None), self.reset_target),
+            "senv_true": (self.senv_run(flags, ["true"]), self.reset_stage),
+        }))
+        # the payload alone, right after senv staged the env (stale .pyc
+        # files are recompiled and rewritten) and once more (they are valid)
+        py = [os.path.join(prefix, "bin", "python"), "-c", IMPORT]
+        r.update(self.measure_group({
+            "import_first": (py, lambda: (self.reset_stage(), self.run(self.senv_run(flags, ["true"])))),
+            "import_again": (py, None),
+        }))
         pip_runs = 1 if self.quick else self.runs
         log("warm start: per-job venv + pip (%d run%s)" % (pip_runs, "s" if pip_runs > 1 else ""))
         r["pip"] = self.measure(self.pip_install(self.a.wheels_sci, SCI, IMPORT), setup=self.reset_target,
                                 runs=pip_runs, warmup=0 if self.quick else 1)
-        log("warm start, staging only: senv run -- true, tar + zstd")
-        r["senv_true"] = self.measure(self.senv_run(flags, ["true"]), setup=self.reset_stage)
-        r["tar_true"] = self.measure(self.tar_proxy(archive, None), setup=self.reset_target)
         self.reset_target()
         staged = [parse_staged(e) for e in r["senv_true"]["stderr"]]
         staged = [s for s in staged if s]
@@ -263,18 +287,23 @@ class Bench:
         man = self.manifest_counts(env_id)
         self.table("1. Warm start, scientific stack (%d files, %s; payload `python -c '%s'`)" % (man[0], human_bytes(man[1]), IMPORT),
                    ["method", "n", "median", "min – max", "vs tar+zstd", "note"], [
-                       self.case_row("tar + zstd proxy (`zstd -d -c | tar -x`)", base),
+                       self.case_row("tar + zstd proxy (`zstd -d -c | tar -x`)", base, None, "load %.1f→%.1f" % tuple(base["load"])),
                        self.case_row("**senv run** (cache hit, staged + verified)", r["senv"], base),
+                       self.case_row("tar + zstd proxy with `tar -m` (mtimes not kept, as senv)", r["tar_m"], base, "every .pyc stale"),
                        self.case_row("uv venv + uv pip install, warm cache, --link-mode copy", r["uv"], base, "no .pyc written"),
                    ] + ([self.case_row("… same + --compile-bytecode", r["uvc"], base, "same files as senv")] if "uvc" in r else []) + [
                        self.case_row("per-job python -m venv + pip install --no-index --find-links", r["pip"], base,
                                      "%.1f× senv" % (r["pip"]["median"] / r["senv"]["median"])),
                    ])
-        self.table("1b. Warm start, staging only (payload `true`)", ["method", "n", "median", "min – max", "vs tar+zstd", "note"], [
-            self.case_row("tar + zstd proxy, extraction only", r["tar_true"]),
-            self.case_row("**senv run -- true**", r["senv_true"], r["tar_true"],
-                          "senv's own `staged … in` line: %s" % fmt_s(r["senv_reported_stage"])),
-        ])
+        self.table("1b. Warm start, split: staging only (payload `true`) and the payload alone",
+                   ["method", "n", "median", "min – max", "vs baseline", "note"], [
+                       self.case_row("tar + zstd proxy, extraction only", r["tar_true"]),
+                       self.case_row("**senv run -- true**", r["senv_true"], r["tar_true"],
+                                     "senv's own `staged … in` line: %s" % fmt_s(r["senv_reported_stage"])),
+                       self.case_row("payload again (valid .pyc)", r["import_again"]),
+                       self.case_row("payload right after senv staged the env", r["import_first"], r["import_again"],
+                                     "+%s: .pyc recompiled" % fmt_s(r["import_first"]["median"] - r["import_again"]["median"])),
+                   ])
         ratio = r["senv"]["median"] / base["median"]
         self.target("warm start ≤ 1.2× tar+zstd proxy (import payload)", "%.2f×" % ratio, "≤ 1.20×", ratio <= 1.2)
         ratio2 = r["senv_true"]["median"] / r["tar_true"]["median"]
@@ -291,15 +320,18 @@ class Bench:
         runs = max(20, 4 * self.runs)
         # the env must be staged: one untimed run
         self.run(self.senv_run(flags, ["true"]))
-        r = {}
-        log("hot start: true, senv run -- true, uv run --with")
-        r["true"] = self.measure(["true"], runs=runs, warmup=3, sync=False)
-        r["senv"] = self.measure(self.senv_run(flags, ["true"]), runs=runs, warmup=3, sync=False)
-        r["uvrun"] = self.measure([self.uv, "run", "--no-project", "--offline", "--no-index", "--find-links", self.a.wheels_sci,
-                                   "--python", self.python, "--with", ",".join(SCI), "true"], runs=runs, warmup=3, sync=False)
-        log("hot start: import payload, senv vs the staged venv's python")
-        r["py"] = self.measure([os.path.join(prefix, "bin", "python"), "-c", IMPORT], runs=self.runs, warmup=2, sync=False)
-        r["senv_py"] = self.measure(self.senv_run(flags, ["python", "-c", IMPORT]), runs=self.runs, warmup=2, sync=False)
+        log("hot start, round-robin: true, senv run -- true, uv run --with")
+        r = self.measure_group({
+            "true": (["true"], None),
+            "senv": (self.senv_run(flags, ["true"]), None),
+            "uvrun": ([self.uv, "run", "--no-project", "--offline", "--no-index", "--find-links", self.a.wheels_sci,
+                       "--python", self.python, "--with", ",".join(SCI), "true"], None),
+        }, runs=runs, warmup=3, sync=False)
+        log("hot start, import payload: senv vs the staged venv's python")
+        r.update(self.measure_group({
+            "py": ([os.path.join(prefix, "bin", "python"), "-c", IMPORT], None),
+            "senv_py": (self.senv_run(flags, ["python", "-c", IMPORT]), None),
+        }, warmup=2, sync=False))
         self.results["cases"]["hot"] = strip(r)
         base = r["true"]
         over = r["senv"]["median"] - base["median"]
@@ -322,9 +354,8 @@ class Bench:
                     % (self.a.wheels_sci, " ".join(SCI), IMPORT))
         runs = max(20, 4 * self.runs)
         log("senv check, senv render")
-        r = {"check": self.measure([self.senv, "check", script], runs=runs, warmup=3, sync=False),
-             "render": self.measure([self.senv, "render", script], runs=runs, warmup=3, sync=False),
-             "true": self.measure(["true"], runs=runs, warmup=3, sync=False)}
+        r = self.measure_group({"true": (["true"], None), "check": ([self.senv, "check", script], None),
+                                "render": ([self.senv, "render", script], None)}, runs=runs, warmup=3, sync=False)
         self.results["cases"]["check"] = strip(r)
         self.table("3. senv check / senv render, one script", ["command", "n", "median", "min – max", "vs bare true", ""], [
             self.case_row("bare `true` (process spawn)", r["true"]),
@@ -435,11 +466,12 @@ class Bench:
             flags = self.syn_flags(name)
             self.warm_uv_cache(self.a.wheels_syn, [name])
             log("scaling %s (%d files): senv, tar + zstd, uv copy" % (name, files))
-            r = {"senv": self.measure(self.senv_run(flags, ["true"]), setup=self.reset_stage),
-                 "tar": self.measure(self.tar_proxy(archive, None), setup=self.reset_target),
-                 "uv": self.measure(self.uv_install(self.a.wheels_syn, [name], False, None), setup=self.reset_target)}
+            group = {"tar": (self.tar_proxy(archive, None), self.reset_target),
+                     "senv": (self.senv_run(flags, ["true"]), self.reset_stage),
+                     "uv": (self.uv_install(self.a.wheels_syn, [name], False, None), self.reset_target)}
             if not self.quick:
-                r["uvc"] = self.measure(self.uv_install(self.a.wheels_syn, [name], True, None), setup=self.reset_target)
+                group["uvc"] = (self.uv_install(self.a.wheels_syn, [name], True, None), self.reset_target)
+            r = self.measure_group(group)
             self.reset_target()
             data[name] = strip(r)
             data[name]["files"] = files
@@ -516,7 +548,8 @@ class Bench:
     # ---- main ----------------------------------------------------------
 
     def main(self):
-        rm(os.path.join(self.a.bench_cache, "run"))
+        for d in (os.path.join(self.a.bench_cache, "run"), self.stage, self.tdir, os.path.join(self.work, "hstage")):
+            rm(d)
         os.makedirs(self.cache, exist_ok=True)
         os.makedirs(self.out, exist_ok=True)
         self.machine()
@@ -549,6 +582,11 @@ class Bench:
         rm(self.stage)
         rm(self.tdir)
         rm(os.path.join(self.a.bench_cache, "run"))
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def parse_staged(stderr):

@@ -40,7 +40,7 @@ func newFixture(t *testing.T, c *Cluster) *fixture {
 	// Short: the stage path ends up in every console script's shebang (at most 127 bytes).
 	f := &fixture{c: c, Dir: dir, Wheels: wheels, Cache: filepath.Join(dir, "cache"), Stage: "/tmp/senv-e2e-" + randomHex(t, 6)}
 	t.Cleanup(func() {
-		for _, root := range []string{"/", f.nodeTmp("node1"), f.nodeTmp("node2")} {
+		for _, root := range []string{"/tmp", f.nodeTmp("node1"), f.nodeTmp("node2")} {
 			os.RemoveAll(filepath.Join(root, strings.TrimPrefix(f.Stage, "/tmp/")))
 		}
 	})

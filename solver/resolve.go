@@ -48,7 +48,10 @@ func (r Runner) Output(ctx context.Context, argv ...string) ([]byte, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, indent(stderr.String()))
+		if msg := indent(stderr.String()); msg != "" {
+			return out, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, msg)
+		}
+		return out, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
 	return out, nil
 }

@@ -50,6 +50,10 @@ func (a Activation) Render() (string, error) {
 	return execute("activate.sh.tmpl", a)
 }
 
+// InjectMarker starts the block Inject renders; hooks use it to recognise a
+// script that activates itself.
+const InjectMarker = "# >>> senv: environment setup"
+
 // Inject is the block placed after a script's header: it runs Command (a
 // `senv activate` call, as argv) and evaluates what it prints. A failure of
 // the command ends the job with the command's exit status.

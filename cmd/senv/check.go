@@ -93,7 +93,9 @@ func checkScript(c *cli.Context, cfg *config.Config, path string) (*jobspec.Scri
 			return s, jobspec.ErrorList{{Pos: jobspec.Pos{File: path}, Msg: err.Error(), Hint: "fix the spec, or see the resolver's message above"}}
 		}
 	}
-	warnMissingTools(s, cfg, path)
+	if spec, err := solver.Canonicalize(&s.Env, dir, cfg); err == nil {
+		warnMissingTools(spec.Manager, cfg, path)
+	}
 	return s, nil
 }
 
@@ -220,8 +222,7 @@ func moduleAvailable(cfg *config.Config, name string) bool {
 
 // warnMissingTools warns when the builder the spec needs is not on this
 // host: an error only when building (SPEC §5).
-func warnMissingTools(s *jobspec.Script, cfg *config.Config, path string) {
-	m := s.Env.Manager
+func warnMissingTools(m string, cfg *config.Config, path string) {
 	bin := map[string]string{"uv": cfg.UV, "conda": cfg.Conda, "mamba": cfg.Mamba, "micromamba": cfg.Micromamba}[m]
 	if bin == "" {
 		return

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/templates"
 	"github.com/senv-hpc/senv/wrapper"
 )
 
@@ -84,6 +86,9 @@ in its output.`,
 			if err != nil {
 				msgs, code := errorLines(err)
 				for _, l := range msgs {
+					if !strings.HasPrefix(l, "senv:") {
+						l = "senv: " + l // job logs mix our lines with the payload's
+					}
 					fmt.Fprintln(out, "print "+l)
 				}
 				return cli.Exit("", code)
@@ -102,6 +107,9 @@ func taskProlog(c *cli.Context, jobID string) ([]string, error) {
 	name := command
 	if name == "" {
 		name = "job " + jobID
+	}
+	if _, rendered := renderedEnvID(script); rendered {
+		return nil, nil // a `senv sbatch` script activates itself
 	}
 	s, err := jobspec.Parse(bytes.NewReader(script), name)
 	if err != nil {
@@ -200,7 +208,8 @@ func rootHook(c *cli.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(script, []byte("#ENV")) && !bytes.Contains(script, []byte("# /// script")) {
+		if !bytes.Contains(script, []byte("#ENV")) && !bytes.Contains(script, []byte("# /// script")) &&
+			!bytes.Contains(script, []byte(templates.InjectMarker)) {
 			return nil // nothing to stage: the common case costs one scontrol call
 		}
 		stdin = script
@@ -265,6 +274,9 @@ func prestageAsUser(c *cli.Context) error {
 		return err
 	}
 	command := os.Getenv("SENV_HOOK_COMMAND")
+	if id, rendered := renderedEnvID(script); rendered {
+		return prestageID(c, id) // `senv sbatch` pinned the env it built
+	}
 	s, err := jobspec.Parse(bytes.NewReader(script), "job "+os.Getenv("SLURM_JOB_ID"))
 	if err != nil || s.Env.Empty() {
 		return nil // the job itself reports spec errors, in its own log
@@ -280,6 +292,38 @@ func prestageAsUser(c *cli.Context) error {
 	if p != nil {
 		logf("prolog: job %s: env %s %s", os.Getenv("SLURM_JOB_ID"), p.ID, p.Outcome)
 	}
+	return nil
+}
+
+// renderedEnvID recognises a script rendered by `senv sbatch` (it carries
+// its own activation) and returns the env ID it pins, if any.
+func renderedEnvID(script []byte) (string, bool) {
+	if !bytes.Contains(script, []byte(templates.InjectMarker)) {
+		return "", false
+	}
+	if m := envIDRe.FindSubmatch(script); m != nil {
+		return string(m[1]), true
+	}
+	return "", true
+}
+
+var envIDRe = regexp.MustCompile(`\bsenv_activation=\$\(.* --env-id ([0-9a-f]{16}) `)
+
+// prestageID stages a pinned env from the cache, if it is there.
+func prestageID(c *cli.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	cfg, err := loadConfig(c, nil)
+	if err != nil {
+		return err
+	}
+	o := flagsOptions(c, cfg)
+	p, err := wrapper.StageCached(c.Context, id, o, false)
+	if err != nil {
+		return err
+	}
+	logf("prolog: job %s: env %s %s", os.Getenv("SLURM_JOB_ID"), p.ID, p.Outcome)
 	return nil
 }
 

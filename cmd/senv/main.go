@@ -95,17 +95,22 @@ func errorLines(err error) ([]string, int) {
 		}
 		return lines, exitUsage
 	}
-	var exitErr cli.ExitCoder
-	if errors.As(err, &exitErr) {
-		if msg := err.Error(); msg != "" {
-			lines = append(lines, "senv: error: "+msg)
+	// only senv's own cli.Exit: a wrapped *exec.ExitError has an ExitCode
+	// too, but a tool's status is not senv's
+	if exitErr, ok := err.(cli.ExitCoder); ok {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line != "" {
+				lines = append(lines, "senv: error: "+line)
+			}
 		}
 		return lines, exitErr.ExitCode()
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
-		if strings.HasPrefix(line, "    ") {
+		switch {
+		case strings.TrimSpace(line) == "":
+		case strings.HasPrefix(line, "    "):
 			lines = append(lines, "senv:"+line)
-		} else {
+		default:
 			lines = append(lines, "senv: error: "+line)
 		}
 	}
