@@ -1,0 +1,242 @@
+package unpack
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+
+	"github.com/senv-hpc/senv/envs"
+)
+
+// variant is one set of the changes proposed for envs.Unpack, so each can
+// be measured alone on the same archive. The zero variant is a copy of
+// envs.Unpack as it is (checked against it in BenchmarkVariants).
+type variant struct {
+	keepMtime bool // give each file its archived mtime (keeps .pyc files valid)
+	rawFD     bool // unix.Open/Write/Close instead of os.OpenFile: no poller registration
+	zstdSync  bool // zstd.WithDecoderConcurrency(1): decode in the reading goroutine
+}
+
+// BenchmarkVariants measures envs.Unpack and each proposed change on the
+// archive in SENV_BENCH_ENTRY. This is a prototype for numbers, not senv's
+// code.
+func BenchmarkVariants(b *testing.B) {
+	archive, m, scratch := entry(b)
+	cases := []struct {
+		name string
+		v    *variant
+	}{
+		{"envs.Unpack", nil},
+		{"copy-of-Unpack", &variant{}},
+		{"+keep-mtime", &variant{keepMtime: true}},
+		{"+raw-fd", &variant{rawFD: true}},
+		{"+zstd-sync", &variant{zstdSync: true}},
+		{"+keep-mtime+raw-fd", &variant{keepMtime: true, rawFD: true}},
+		{"+keep-mtime+raw-fd+zstd-sync", &variant{keepMtime: true, rawFD: true, zstdSync: true}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(m.Bytes)
+			for i := 0; i < b.N; i++ {
+				dst := filepath.Join(scratch, "unpack")
+				b.StopTimer()
+				if err := os.RemoveAll(dst); err != nil {
+					b.Fatal(err)
+				}
+				f, err := os.Open(archive)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if c.v == nil {
+					err = envs.Unpack(f, dst, m)
+				} else {
+					err = unpackVariant(f, dst, m, *c.v)
+				}
+				b.StopTimer()
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i == 0 && c.v != nil {
+					if err := envs.Verify(dst, m); err != nil {
+						b.Fatalf("variant unpacked something else: %v", err)
+					}
+					if c.v.keepMtime {
+						if err := checkMtimes(archive, dst); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if err := os.RemoveAll(dst); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// unpackVariant is envs.Unpack (same order of checks) with v's changes.
+func unpackVariant(r io.Reader, root string, m *envs.Manifest, v variant) error {
+	var opts []zstd.DOption
+	if v.zstdSync {
+		opts = append(opts, zstd.WithDecoderConcurrency(1))
+	}
+	zr, err := zstd.NewReader(bufio.NewReaderSize(r, 1<<20), opts...)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	buf := make([]byte, 256<<10)
+	h := sha256.New()
+	for i := 0; ; i++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if i != len(m.Files) {
+				return errors.New("archive shorter than manifest")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if i >= len(m.Files) {
+			return errors.New("archive longer than manifest")
+		}
+		if err := extractVariant(tr, hdr, root, m.Files[i], buf, h, v); err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	}
+}
+
+func extractVariant(tr *tar.Reader, hdr *tar.Header, root string, want envs.FileEntry, buf []byte, h hash.Hash, v variant) error {
+	if hdr.Name != want.Path {
+		return errors.New("entry does not match manifest")
+	}
+	dst := filepath.Join(root, filepath.FromSlash(hdr.Name))
+	perm := fs.FileMode(hdr.Mode).Perm()
+	if perm != want.Mode.Perm() {
+		return errors.New("mode does not match manifest")
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return os.Mkdir(dst, perm)
+	case tar.TypeSymlink:
+		return os.Symlink(hdr.Linkname, dst)
+	case tar.TypeReg:
+		if hdr.Size != want.Size {
+			return errors.New("size does not match manifest")
+		}
+		h.Reset()
+		var n int64
+		var err error
+		if v.rawFD {
+			n, err = writeRaw(dst, perm, tr, buf, h, hdr, v.keepMtime)
+		} else {
+			n, err = writeOS(dst, perm, tr, buf, h, hdr, v.keepMtime)
+		}
+		if err != nil {
+			return err
+		}
+		if n != want.Size || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
+			return errors.New("content does not match manifest sha256")
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+}
+
+func writeOS(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash, hdr *tar.Header, keepMtime bool) (int64, error) {
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), r, buf)
+	if err == nil && keepMtime {
+		err = futimens(int(f.Fd()), hdr)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// writeRaw writes through the bare descriptor: os.OpenFile on a regular
+// file costs 4 fcntl and 1 failing epoll_ctl (it tries the poller first).
+func writeRaw(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash, hdr *tar.Header, keepMtime bool) (int64, error) {
+	fd, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm))
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: dst, Err: err}
+	}
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			for p := buf[:n]; len(p) > 0; {
+				w, err := unix.Write(fd, p)
+				if err != nil {
+					unix.Close(fd)
+					return total, err
+				}
+				p = p[w:]
+			}
+			total += int64(n)
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			unix.Close(fd)
+			return total, rerr
+		}
+	}
+	if keepMtime {
+		if err := futimens(fd, hdr); err != nil {
+			unix.Close(fd)
+			return total, err
+		}
+	}
+	return total, unix.Close(fd)
+}
+
+// futimens sets an open file's atime and mtime to the archived mtime.
+func futimens(fd int, hdr *tar.Header) error {
+	ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
+	return unix.UtimesNanoAt(fd, "", []unix.Timespec{ts, ts}, unix.AT_EMPTY_PATH)
+}
+
+// checkMtimes makes sure a keep-mtime variant did keep them.
+func checkMtimes(archive, root string) error {
+	mt, err := readMtimes(archive)
+	if err != nil {
+		return err
+	}
+	for name, t := range mt {
+		info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(name)))
+		if err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() && !info.ModTime().Equal(t) {
+			return fmt.Errorf("%s: mtime %v, archived %v", name, info.ModTime(), t)
+		}
+	}
+	return nil
+}
