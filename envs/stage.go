@@ -125,11 +125,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// LeasePath is the file whose shared lock marks env id as in use.
+func (s Stage) LeasePath(id string) string { return s.meta(id, "lease") }
+
 // Lease marks env id as in use by this process and every process it execs:
 // the returned file stays open (and shared-locked) across exec, and gc
 // removes only envs whose lease it can lock exclusively.
 func (s Stage) Lease(id string) (*os.File, error) {
-	f, err := os.OpenFile(s.meta(id, "lease"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(s.LeasePath(id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
 	}

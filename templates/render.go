@@ -32,6 +32,7 @@ type Activation struct {
 	Modules    []string
 	Kind       string // "venv", "conda" or "" (modules only)
 	Prefix     string // absolute path of the environment
+	Lease      string // file to hold a shared flock on while the shell lives; "" for none
 	SetEnv     []Var
 	// Exit makes a failure end the shell (a job script, senv run) instead
 	// of leaving the status in senv_status (an interactive eval).

@@ -288,3 +288,54 @@ func TestActivateFormats(t *testing.T) {
 		t.Errorf("env format does not read back: %v %q\n%s", err, out, env)
 	}
 }
+
+// TestGCSparesEvaledEnv: a shell that evals `senv activate` (the injected
+// block of a batch script does) holds a lease for as long as it lives; gc
+// removes the staged env only after that shell is gone.
+func TestGCSparesEvaledEnv(t *testing.T) {
+	s := newSandbox(t)
+	out, errOut, code := s.run(append([]string{"activate"}, s.pipArgs(fastManager(), "gamma")...)...)
+	if code != 0 {
+		t.Fatalf("activate: %s", errOut)
+	}
+	ready, release := filepath.Join(s.dir, "ready"), filepath.Join(s.dir, "release")
+	job := exec.Command("/bin/sh", "-c", out+"\ntouch "+ready+"; while [ ! -e "+release+" ]; do sleep 0.05; done; gamma-hello")
+	var jobOut bytes.Buffer
+	job.Stdout = &jobOut
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, err := os.Stat(ready); err != nil; _, err = os.Stat(ready) {
+		if time.Now().After(deadline) {
+			t.Fatal("job shell did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	staged := func() int {
+		ents, _ := os.ReadDir(s.stage)
+		n := 0
+		for _, e := range ents {
+			if e.Name() != ".senv" {
+				n++
+			}
+		}
+		return n
+	}
+	if _, errOut, code := s.run("gc", "--older-than", "0"); code != 0 {
+		t.Fatalf("gc: %s", errOut)
+	}
+	if staged() != 1 {
+		t.Fatal("gc removed an env a running shell had activated")
+	}
+	os.WriteFile(release, nil, 0o644)
+	if err := job.Wait(); err != nil || jobOut.String() != "hello from gamma 2.0\n" {
+		t.Fatalf("job: %v %q", err, jobOut.String())
+	}
+	if _, errOut, code := s.run("gc", "--older-than", "0"); code != 0 {
+		t.Fatalf("gc: %s", errOut)
+	}
+	if staged() != 0 {
+		t.Error("gc kept an env nobody uses any more")
+	}
+}
