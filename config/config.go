@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -244,7 +245,21 @@ func Load(getenv func(string) string, flags map[string]string) (*Config, error) 
 		}
 		c.Source[k] = "flag"
 	}
+	c.CacheDir, c.StageDir = expandUser(c.CacheDir), expandUser(c.StageDir)
 	return c, nil
+}
+
+// expandUser replaces {uid} and {user} in a path, so that one site file
+// can give every user a directory of their own.
+func expandUser(p string) string {
+	if !strings.Contains(p, "{") {
+		return p
+	}
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return strings.NewReplacer("{uid}", strconv.Itoa(os.Getuid()), "{user}", name).Replace(p)
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {

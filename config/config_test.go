@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,3 +78,13 @@ func TestErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestExpandUser(t *testing.T) {
+	c, err := Load(func(string) string { return "" }, map[string]string{"stage_dir": "/local/{uid}/senv", "cache_dir": "/shared/{user}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StageDir != "/local/"+strconv.Itoa(os.Getuid())+"/senv" || strings.Contains(c.CacheDir, "{") {
+		t.Errorf("stage %s cache %s", c.StageDir, c.CacheDir)
+	}
+}

@@ -137,7 +137,10 @@ func extractVariant(tr *tar.Reader, hdr *tar.Header, root string, want envs.File
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		return os.Mkdir(dst, perm)
+		if err := os.Mkdir(dst, perm); err != nil || perm&umask == 0 {
+			return err
+		}
+		return os.Chmod(dst, perm)
 	case tar.TypeSymlink:
 		return os.Symlink(hdr.Linkname, dst)
 	case tar.TypeReg:
@@ -168,6 +171,12 @@ func writeOS(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash,
 	if err != nil {
 		return 0, err
 	}
+	if perm&umask != 0 {
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			return 0, err
+		}
+	}
 	n, err := io.CopyBuffer(io.MultiWriter(f, h), r, buf)
 	if err == nil && keepMtime {
 		err = futimens(int(f.Fd()), hdr)
@@ -184,6 +193,12 @@ func writeRaw(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash
 	fd, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm))
 	if err != nil {
 		return 0, &fs.PathError{Op: "open", Path: dst, Err: err}
+	}
+	if perm&umask != 0 {
+		if err := unix.Fchmod(fd, uint32(perm)); err != nil {
+			unix.Close(fd)
+			return 0, err
+		}
 	}
 	var total int64
 	for {
@@ -216,6 +231,14 @@ func writeRaw(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash
 	}
 	return total, unix.Close(fd)
 }
+
+// umask is the process umask, as envs.Unpack reads it: modes it would
+// change get an explicit chmod.
+var umask = func() fs.FileMode {
+	m := unix.Umask(0)
+	unix.Umask(m)
+	return fs.FileMode(m)
+}()
 
 // futimens sets an open file's atime and mtime to the archived mtime.
 func futimens(fd int, hdr *tar.Header) error {
