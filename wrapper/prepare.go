@@ -165,7 +165,8 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		}
 		if l != nil {
 			if l.SpecKey != key {
-				return nil, &SpecError{fmt.Errorf("%s was written for another spec (key %s, the script's is %s)", o.LockFile, l.SpecKey, key)}
+				return nil, &SpecError{fmt.Errorf("%s was written for another spec (key %s, the script's is %s): "+
+					"run `senv lock --upgrade` on the script to solve its new spec", o.LockFile, l.SpecKey, key)}
 			}
 			return l, nil
 		}

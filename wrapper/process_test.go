@@ -339,3 +339,44 @@ func TestGCSparesEvaledEnv(t *testing.T) {
 		t.Error("gc kept an env nobody uses any more")
 	}
 }
+
+// TestScriptLock: `senv lock` writes SCRIPT.lock; later runs build exactly
+// it without solving, even on an empty cache; a lock for another spec is a
+// spec error, and --upgrade solves again.
+func TestScriptLock(t *testing.T) {
+	s := newSandbox(t)
+	script := filepath.Join(s.dir, "job.sh")
+	write := func(pin string) {
+		body := "#!/bin/sh\n#ENV pip alpha beta" + pin + "\n#ENV find-links " + s.wh + "\n#ENV no-index\n#ENV manager " + fastManager() +
+			"\npython -c 'import beta; print(beta.__version__)'\n"
+		if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	if _, errOut, code := s.run("lock", script); code != 0 {
+		t.Fatalf("lock: %s", errOut)
+	}
+	data, err := os.ReadFile(script + ".lock")
+	if err != nil || !strings.Contains(string(data), `name = "beta"`) || !strings.Contains(string(data), `version = "1.2"`) {
+		t.Fatalf("SCRIPT.lock: %v\n%s", err, data)
+	}
+	os.RemoveAll(s.cache) // a fresh cluster: only the lock file remains
+	out, errOut, code := s.run("run", script)
+	if code != 0 || out != "1.2\n" {
+		t.Fatalf("run with SCRIPT.lock: %d %q\n%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "solved spec") {
+		t.Errorf("a run with SCRIPT.lock solved again:\n%s", errOut)
+	}
+	write(" gamma") // the script changed: its lock is stale
+	if _, errOut, code := s.run("run", script); code != 2 || !strings.Contains(errOut, "written for another spec") {
+		t.Errorf("stale lock: exit %d, stderr %s", code, errOut)
+	}
+	if _, errOut, code := s.run("lock", "--upgrade", script); code != 0 {
+		t.Fatalf("lock --upgrade: %s", errOut)
+	}
+	if out, errOut, code := s.run("run", script); code != 0 || out != "1.2\n" {
+		t.Errorf("run after --upgrade: %d %q %s", code, out, errOut)
+	}
+}

@@ -67,51 +67,6 @@ func BenchmarkUnpack(b *testing.B) {
 	}
 }
 
-// BenchmarkUnpackKeepMtime is BenchmarkUnpack plus what the proposed fix
-// adds: each regular file gets its archived mtime back, so the .pyc files
-// that `uv pip install --compile-bytecode` wrote stay valid (Python checks
-// a .pyc against its source's mtime). Here it is a second pass of
-// os.Chtimes by path; done on the open fd inside Unpack it costs less, so
-// this is an upper bound.
-func BenchmarkUnpackKeepMtime(b *testing.B) {
-	archive, m, scratch := entry(b)
-	mtimes, err := readMtimes(archive)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(m.Bytes)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dst := filepath.Join(scratch, "unpack")
-		b.StopTimer()
-		if err := os.RemoveAll(dst); err != nil {
-			b.Fatal(err)
-		}
-		f, err := os.Open(archive)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if err := envs.Unpack(f, dst, m); err != nil {
-			b.Fatal(err)
-		}
-		for _, e := range m.Files {
-			if e.Mode.IsRegular() {
-				t := mtimes[e.Path]
-				if err := os.Chtimes(filepath.Join(dst, filepath.FromSlash(e.Path)), t, t); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.StopTimer()
-		f.Close()
-		if err := os.RemoveAll(dst); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-}
-
 // readMtimes returns each entry's modification time as archived.
 func readMtimes(archive string) (map[string]time.Time, error) {
 	f, err := os.Open(archive)
