@@ -39,6 +39,12 @@ func lsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ls",
 		Usage: "list the cached environments",
+		Description: `Columns: ID, NAME (#ENV name), MANAGER, SIZE (unpacked), FILES, CREATED,
+LAST USED, STAGED (on this node).
+
+Examples:
+   senv ls
+   senv ls --json | jq '.[] | select(.staged_here) | .id'`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
 			cache, stage, err := openStore(c)
@@ -83,6 +89,10 @@ func rmCommand() *cli.Command {
 		Name:      "rm",
 		Usage:     "remove environments from the cache and from this node",
 		ArgsUsage: "ID...",
+		Description: `A staged copy that a running process uses stays until it is unused.
+
+Example:
+   senv rm 3da8f8c199244f6b`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("senv rm needs at least one ID (see senv ls)")

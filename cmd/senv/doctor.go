@@ -23,7 +23,11 @@ func doctorCommand() *cli.Command {
 		Description: `Prints each configuration key, its value and where it came from (default,
 a config file, an SENV_* variable or a flag), then checks the cache and stage
 dirs (owner, mode, free space, file locks), the module system and the Python
-tools. Exits 1 if a check fails.`,
+tools. Exits 1 if a check fails.
+
+Examples:
+   senv doctor
+   SENV_CACHE_DIR=/scratch/$USER/senv senv doctor`,
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c, nil)
 			if err != nil {
@@ -108,6 +112,8 @@ func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print version and build info",
+		Description: `Example:
+   senv version`,
 		Action: func(c *cli.Context) error {
 			info := []string{"senv " + version}
 			if commit != "" {
