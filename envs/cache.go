@@ -169,7 +169,11 @@ func (c Cache) writeTemp(prefix string, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("failed to write to cache: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp makes 0600; other readers of a shared cache need it
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return "", fmt.Errorf("failed to write to cache: %w", err)

@@ -380,3 +380,42 @@ func TestScriptLock(t *testing.T) {
 		t.Errorf("run after --upgrade: %d %q %s", code, out, errOut)
 	}
 }
+
+// TestReadOnlyCache: using a ready entry needs no lock and no write access:
+// another user (nobody) runs from a cache it cannot write to.
+func TestReadOnlyCache(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run senv as another user")
+	}
+	s := newSandbox(t)
+	args := append(append([]string{"run"}, s.pipArgs(fastManager(), "gamma")...), "--", "gamma-hello")
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Fatalf("build as root: %s", errOut)
+	}
+	// the reader's stage must carry the same path for the env to run there
+	if err := os.RemoveAll(s.stage); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(s.stage, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(s.stage, 65534, 65534)
+	for _, d := range []string{filepath.Dir(s.dir), s.dir, filepath.Dir(senvBin)} {
+		os.Chmod(d, 0o755) // t.TempDir and its parent are 0700
+	}
+	before := s.entries()
+	cmd := s.cmd(args...)
+	cmd.Env = append(cmd.Env, "HOME=/nonexistent", "XDG_CONFIG_HOME=/nonexistent")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || out.String() != "hello from gamma 2.0\n" {
+		t.Fatalf("read-only use as nobody: %v %q\n%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "cache hit") || strings.Contains(errb.String(), "building") {
+		t.Errorf("expected a plain cache hit:\n%s", errb.String())
+	}
+	if after := s.entries(); len(after) != len(before) {
+		t.Errorf("cache changed: %v → %v", before, after)
+	}
+}
