@@ -111,11 +111,20 @@ func TestDirChecks(t *testing.T) {
 	open := filepath.Join(t.TempDir(), "open")
 	os.Mkdir(open, 0o777)
 	os.Chmod(open, 0o777)
-	if _, err := OpenStage(open); err == nil || !strings.Contains(err.Error(), "world-writable") {
+	if _, err := OpenStage(open); err == nil || !strings.Contains(err.Error(), "others can write") {
 		t.Errorf("world-writable stage dir: %v", err)
 	}
 	if _, err := OpenCache(open); err == nil {
 		t.Error("world-writable cache dir accepted")
+	}
+	// a symlink planted at the stage path (sticky /tmp lets anyone create
+	// one) is refused even when it points at a directory of ours
+	mine := filepath.Join(t.TempDir(), "mine")
+	os.Mkdir(mine, 0o700)
+	planted := filepath.Join(t.TempDir(), "senv-stage")
+	os.Symlink(mine, planted)
+	if _, err := OpenStage(planted); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("symlinked stage dir: %v", err)
 	}
 	if os.Getuid() == 0 {
 		other := filepath.Join(t.TempDir(), "other")

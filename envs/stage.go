@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,17 +24,45 @@ import (
 type Stage struct{ Dir string }
 
 // OpenStage returns the stage under dir, creating it (mode 0700) if needed.
-// A stage dir owned by another user or writable by others is refused: its
-// contents are executed.
+// The stage's contents are executed, so dir must be a real directory (not
+// a symlink: the default lives in sticky /tmp, where another user could
+// plant one), owned by this user and writable by nobody else.
 func OpenStage(dir string) (Stage, error) {
 	s := Stage{Dir: dir}
-	if err := os.MkdirAll(filepath.Join(dir, ".senv"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return s, fmt.Errorf("failed to create stage dir: %w", err)
 	}
-	if err := checkDir(dir, true); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return s, fmt.Errorf("failed to create stage dir: %w", err)
+	}
+	if err := checkOwnDir(dir); err != nil {
 		return s, err
 	}
-	return s, nil
+	if err := os.Mkdir(filepath.Join(dir, ".senv"), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return s, fmt.Errorf("failed to create stage dir: %w", err)
+	}
+	return s, checkOwnDir(filepath.Join(dir, ".senv"))
+}
+
+// checkOwnDir refuses anything at dir but a real directory of ours that
+// only we can write to.
+func checkOwnDir(dir string) error {
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("failed to check %s: %w", dir, err)
+	}
+	st, _ := info.Sys().(*syscall.Stat_t)
+	switch {
+	case info.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("refusing %s: it is a symlink (someone else may have planted it; remove it, or set stage_dir)", dir)
+	case !info.IsDir():
+		return fmt.Errorf("refusing %s: not a directory", dir)
+	case st != nil && int(st.Uid) != os.Getuid():
+		return fmt.Errorf("refusing %s: it is owned by uid %d, not by you (uid %d)", dir, st.Uid, os.Getuid())
+	case info.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("refusing %s: others can write to it (mode %v; chmod go-w)", dir, info.Mode().Perm())
+	}
+	return nil
 }
 
 // Prefix is where env id lives on this node.
