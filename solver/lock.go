@@ -42,8 +42,19 @@ type Lock struct {
 type Package struct {
 	Name    string `toml:"name"`
 	Version string `toml:"version"`
-	SHA256  string `toml:"sha256"`
-	URL     string `toml:"url,omitempty"` // where the solve found it (informational)
+	SHA256  string `toml:"sha256"` // the file the solve chose (pip), or the first listed (uv)
+	// Hashes are further acceptable files of the same version: an index
+	// serves one wheel per platform, and uv lists them all, leaving the
+	// choice to the installer.
+	Hashes []string `toml:"hashes,omitempty"`
+	URL    string   `toml:"url,omitempty"` // where the solve found it (informational)
+}
+
+// allHashes returns every acceptable sha256 of p, sorted.
+func (p Package) allHashes() []string {
+	all := append([]string{p.SHA256}, p.Hashes...)
+	sort.Strings(all)
+	return all
 }
 
 // EnvID names what the lock installs: packages, platform, base interpreter,
@@ -53,7 +64,7 @@ type Package struct {
 func (l *Lock) EnvID(stageDir string) string {
 	pkgs := make([]string, len(l.Packages))
 	for i, p := range l.Packages {
-		pkgs[i] = p.Name + "==" + p.Version + "#" + p.SHA256
+		pkgs[i] = p.Name + "==" + p.Version + "#" + strings.Join(p.allHashes(), ",")
 	}
 	sort.Strings(pkgs)
 	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, stageDir})
@@ -65,7 +76,11 @@ func (l *Lock) EnvID(stageDir string) string {
 func (l *Lock) Requirements() string {
 	var b strings.Builder
 	for _, p := range l.Packages {
-		fmt.Fprintf(&b, "%s==%s --hash=sha256:%s\n", p.Name, p.Version, p.SHA256)
+		fmt.Fprintf(&b, "%s==%s", p.Name, p.Version)
+		for _, h := range p.allHashes() {
+			fmt.Fprintf(&b, " --hash=sha256:%s", h)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -201,8 +201,8 @@ func solveUV(ctx context.Context, l *Lock, r Runner, uv, reqs string) error {
 var pinRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)`)
 
 // ParseHashedRequirements reads a `name==version --hash=sha256:...` file as
-// written by `uv pip compile --generate-hashes` or pip-compile, keeping the
-// first sha256 of each package.
+// written by `uv pip compile --generate-hashes` or pip-compile, keeping
+// every sha256 of each package (one per file the index serves).
 func ParseHashedRequirements(data []byte) ([]Package, error) {
 	var pkgs []Package
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -216,8 +216,18 @@ func ParseHashedRequirements(data []byte) ([]Package, error) {
 			pkgs = append(pkgs, Package{Name: NormalizeRequirement(m[1]), Version: m[2]})
 			cur = &pkgs[len(pkgs)-1]
 		}
-		if i := strings.Index(line, "--hash=sha256:"); i >= 0 && cur != nil && cur.SHA256 == "" {
-			cur.SHA256 = strings.Fields(line[i+len("--hash=sha256:"):])[0]
+		for rest := line; cur != nil; {
+			i := strings.Index(rest, "--hash=sha256:")
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len("--hash=sha256:"):]
+			h := strings.Fields(rest)[0]
+			if cur.SHA256 == "" {
+				cur.SHA256 = h
+			} else {
+				cur.Hashes = append(cur.Hashes, h)
+			}
 		}
 	}
 	for _, p := range pkgs {

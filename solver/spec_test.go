@@ -3,6 +3,7 @@ package solver
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/senv-hpc/senv/config"
@@ -165,8 +166,13 @@ func TestParseHashedRequirements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0] != (Package{Name: "alpha", Version: "1.0", SHA256: "aaa"}) || got[1] != (Package{Name: "beta", Version: "1.2", SHA256: "ccc"}) {
-		t.Errorf("got %+v", got)
+	want := []Package{{Name: "alpha", Version: "1.0", SHA256: "aaa", Hashes: []string{"bbb"}}, {Name: "beta", Version: "1.2", SHA256: "ccc"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	l := Lock{Packages: got}
+	if r := l.Requirements(); r != "alpha==1.0 --hash=sha256:aaa --hash=sha256:bbb\nbeta==1.2 --hash=sha256:ccc\n" {
+		t.Errorf("requirements keep every hash, got %q", r)
 	}
 	if _, err := ParseHashedRequirements([]byte("alpha==1.0\n")); err == nil {
 		t.Error("a pin without a hash was accepted")

@@ -419,3 +419,21 @@ func TestReadOnlyCache(t *testing.T) {
 		t.Errorf("cache changed: %v → %v", before, after)
 	}
 }
+
+// TestIndexWithManyFilesPerVersion: an index serves one file per platform
+// for a version; the lock must accept the one this node installs, not only
+// the first hash listed.
+func TestIndexWithManyFilesPerVersion(t *testing.T) {
+	s := newSandbox(t)
+	for _, tag := range []string{"py3-none-win_amd64", "py3-none-macosx_11_0_arm64"} {
+		if _, err := wheelhouse.Build(s.wh, wheelhouse.Wheel{Name: "gamma", Version: "2.0", Tag: tag}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"venv", fastManager()} {
+		out, errOut, code := s.run(append(append([]string{"run"}, s.pipArgs(m, "gamma")...), "--", "gamma-hello")...)
+		if code != 0 || out != "hello from gamma 2.0\n" {
+			t.Errorf("%s: exit %d %q\n%s", m, code, out, errOut)
+		}
+	}
+}

@@ -20,6 +20,7 @@ type Wheel struct {
 	Version string   // e.g. "1.0"
 	Deps    []string // Requires-Dist lines, e.g. "beta>=1"
 	Modules int      // extra empty modules alpha/m0.py ... (for size scaling)
+	Tag     string   // wheel tag; default "py3-none-any"
 }
 
 // Build writes w into dir and returns the wheel's path. The package has
@@ -31,6 +32,9 @@ func Build(dir string, w Wheel) (string, error) {
 	for i := 0; i < w.Modules; i++ {
 		files = append(files, [2]string{fmt.Sprintf("%s/m%d.py", w.Name, i), fmt.Sprintf("X = %d\n", i)})
 	}
+	if w.Tag == "" {
+		w.Tag = "py3-none-any"
+	}
 	di := fmt.Sprintf("%s-%s.dist-info", w.Name, w.Version)
 	var meta strings.Builder
 	fmt.Fprintf(&meta, "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: test package\n", w.Name, w.Version)
@@ -39,7 +43,7 @@ func Build(dir string, w Wheel) (string, error) {
 	}
 	files = append(files,
 		[2]string{di + "/METADATA", meta.String()},
-		[2]string{di + "/WHEEL", "Wheel-Version: 1.0\nGenerator: senv-wheelhouse\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		[2]string{di + "/WHEEL", "Wheel-Version: 1.0\nGenerator: senv-wheelhouse\nRoot-Is-Purelib: true\nTag: " + w.Tag + "\n"},
 		[2]string{di + "/entry_points.txt", fmt.Sprintf("[console_scripts]\n%s-hello = %s:main\n", w.Name, w.Name)},
 	)
 	var record strings.Builder
@@ -50,7 +54,7 @@ func Build(dir string, w Wheel) (string, error) {
 	fmt.Fprintf(&record, "%s/RECORD,,\n", di)
 	files = append(files, [2]string{di + "/RECORD", record.String()})
 
-	path := filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", w.Name, w.Version))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.whl", w.Name, w.Version, w.Tag))
 	out, err := os.Create(path)
 	if err != nil {
 		return "", fmt.Errorf("failed to create wheel: %w", err)
