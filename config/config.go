@@ -61,13 +61,22 @@ func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) st
 
 func list(p func(*Config) *[]string) (func(*Config, string) error, func(*Config) string) {
 	return func(c *Config, v string) error { *p(c) = splitList(v); return nil },
-		func(c *Config) string { return strings.Join(*p(c), ":") }
+		func(c *Config) string { return strings.Join(*p(c), " ") }
 }
 
+// splitList reads a list setting: a TOML array arrives one item per line;
+// an environment variable separates items by commas or white space (never
+// ':', which URLs hold).
 func splitList(v string) []string {
+	sep := func(r rune) bool { return r == '\n' }
+	if !strings.Contains(v, "\n") {
+		sep = func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }
+	}
 	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
-		out = append(out, f)
+	for _, f := range strings.FieldsFunc(v, sep) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
 	return out
 }
@@ -326,7 +335,7 @@ func scalar(v any) (string, error) {
 			}
 			parts[i] = s
 		}
-		return strings.Join(parts, ":"), nil
+		return strings.Join(parts, "\n") + "\n", nil
 	}
 	return "", fmt.Errorf("unsupported value %v", v)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestPrecedence(t *testing.T) {
 		{"build_at", "job", extra},
 		{"lock_timeout", "2m0s", "env SENV_LOCK_TIMEOUT"},
 		{"uv", "/flag/uv", "flag"},
-		{"find_links", "/a:/b", userFile},
+		{"find_links", "/a /b", userFile},
 		{"python", "python3", "default"},
 	}
 	for _, tc := range cases {
@@ -86,5 +87,24 @@ func TestExpandUser(t *testing.T) {
 	}
 	if c.StageDir != "/local/"+strconv.Itoa(os.Getuid())+"/senv" || strings.Contains(c.CacheDir, "{") {
 		t.Errorf("stage %s cache %s", c.StageDir, c.CacheDir)
+	}
+}
+
+// TestListsKeepURLs: list settings hold URLs and paths with spaces.
+func TestListsKeepURLs(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte("extra_index_url = [\"https://download.pytorch.org/whl/cu121\"]\nfind_links = [\"/shared/my wheels\", \"file:///w\"]\n"), 0o644)
+	c, err := Load(func(k string) string { return map[string]string{"SENV_CONFIG": f}[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.ExtraIndexURL, []string{"https://download.pytorch.org/whl/cu121"}) || !reflect.DeepEqual(c.FindLinks, []string{"/shared/my wheels", "file:///w"}) {
+		t.Errorf("extra_index_url %q find_links %q", c.ExtraIndexURL, c.FindLinks)
+	}
+	c, _ = Load(func(k string) string {
+		return map[string]string{"SENV_EXTRA_INDEX_URL": "https://x.org/simple,https://y.org/simple"}[k]
+	}, nil)
+	if !reflect.DeepEqual(c.ExtraIndexURL, []string{"https://x.org/simple", "https://y.org/simple"}) {
+		t.Errorf("from the environment: %q", c.ExtraIndexURL)
 	}
 }

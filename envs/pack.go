@@ -132,6 +132,9 @@ func Unpack(r io.Reader, root string, m *Manifest) error {
 	tr := tar.NewReader(zr)
 	buf := make([]byte, 256<<10)
 	h := sha256.New()
+	// every entry's parent must be a directory this unpack made: a symlink
+	// entry followed by "link/file" would otherwise write through the link
+	dirs := map[string]bool{".": true}
 	for i := 0; ; i++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -146,8 +149,14 @@ func Unpack(r io.Reader, root string, m *Manifest) error {
 		if i >= len(m.Files) {
 			return fmt.Errorf("failed to unpack: archive has more entries than the manifest")
 		}
+		if !dirs[path.Dir(hdr.Name)] {
+			return fmt.Errorf("failed to unpack %s: its parent is not a directory of the archive", hdr.Name)
+		}
 		if err := extract(tr, hdr, root, m.Files[i], buf, h); err != nil {
 			return fmt.Errorf("failed to unpack %s: %w", hdr.Name, err)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			dirs[hdr.Name] = true
 		}
 	}
 }

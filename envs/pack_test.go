@@ -160,3 +160,25 @@ func TestPublishNeverReplaces(t *testing.T) {
 		t.Errorf("temp left: %v", left)
 	}
 }
+
+// TestUnpackRefusesWriteThroughSymlink: a symlink entry "lib" → outside,
+// then "lib/x": the file must not land outside the root.
+func TestUnpackRefusesWriteThroughSymlink(t *testing.T) {
+	outside := t.TempDir()
+	var buf bytes.Buffer
+	zw, _ := zstd.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "lib", Typeflag: tar.TypeSymlink, Linkname: outside, Mode: 0o777})
+	tw.WriteHeader(&tar.Header{Name: "lib/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 7})
+	tw.Write([]byte("planted"))
+	tw.Close()
+	zw.Close()
+	m := &Manifest{Files: []FileEntry{{Path: "lib", Mode: os.ModeSymlink | 0o777, Link: outside},
+		{Path: "lib/x", Mode: 0o644, Size: 7, SHA256: "x"}}}
+	if err := Unpack(&buf, filepath.Join(t.TempDir(), "out"), m); err == nil {
+		t.Error("accepted a file under a symlink entry")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "x")); err == nil {
+		t.Error("wrote through the symlink")
+	}
+}

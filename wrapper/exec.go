@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -96,22 +97,26 @@ func (p *Prepared) EnvChanges(ctx context.Context) (map[string]string, []string,
 			after[k] = v
 		}
 	}
+	// Only plain names: a shell drops what it cannot name, such as bash's
+	// exported functions (BASH_FUNC_module%%), which must not be unset.
 	changed := map[string]string{}
 	var removed []string
 	for k, v := range after {
-		if old, ok := os.LookupEnv(k); (!ok || old != v) && !shellNoise[k] {
+		if old, ok := os.LookupEnv(k); (!ok || old != v) && !shellNoise[k] && varNameRe.MatchString(k) {
 			changed[k] = v
 		}
 	}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := after[k]; !ok && !shellNoise[k] {
+		if _, ok := after[k]; !ok && !shellNoise[k] && varNameRe.MatchString(k) {
 			removed = append(removed, k)
 		}
 	}
 	sort.Strings(removed)
 	return changed, removed, nil
 }
+
+var varNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // shellNoise are variables sh itself sets or changes; they are not part of
 // the activation.
