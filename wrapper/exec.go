@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/templates"
 )
 
 // Execer replaces the current process. Tests fake it; the real one never
@@ -58,10 +60,67 @@ func (p *Prepared) Run(e Execer, argv []string) error {
 	return e.Exec(full, os.Environ())
 }
 
+// shellInterpreters are the shebang interpreters senv injects sh into.
+var shellInterpreters = map[string]bool{"sh": true, "bash": true, "dash": true, "ksh": true, "zsh": true}
+
+// IsShellScript reports whether a shebang names a POSIX-ish shell (a script
+// without one is run by /bin/sh, as sbatch would refuse it anyway).
+func IsShellScript(shebang string) bool {
+	words := strings.Fields(shebang)
+	if len(words) == 0 {
+		return true
+	}
+	interp := filepath.Base(words[0])
+	if interp == "env" {
+		// #!/usr/bin/env [-S] [NAME=VALUE...] INTERP [ARGS]
+		for _, w := range words[1:] {
+			if !strings.HasPrefix(w, "-") && !strings.Contains(w, "=") {
+				interp = filepath.Base(w)
+				break
+			}
+		}
+	}
+	return shellInterpreters[interp]
+}
+
+// maxInlineScript is the largest script RunScript passes inline to
+// `sh -c`: Linux caps one argument at 128 KiB.
+const maxInlineScript = 120 << 10
+
+// RunScript execs a script inside the prepared environment. A shell script
+// runs as `INTERP -c <script with the activation block after its header>
+// SCRIPT ARGS...`, so the activation happens in the payload's own shell
+// (module functions included) and $0 and the arguments stay the script's.
+// Other scripts (Python, ...) and very large ones run after the activation
+// in /bin/sh. It returns only on failure.
+func (p *Prepared) RunScript(e Execer, s *jobspec.Script, path string, args []string) error {
+	argv, err := ScriptArgv(s.Shebang, path, args)
+	if err != nil {
+		return err
+	}
+	python := s.Shebang == "" && strings.HasSuffix(path, ".py")
+	if python || !IsShellScript(s.Shebang) || len(s.Header)+len(s.Payload) > maxInlineScript {
+		return p.Run(e, argv)
+	}
+	act := p.Activation
+	act.Exit = true
+	block, err := act.Render()
+	if err != nil {
+		return err
+	}
+	body := templates.Script(s.Header, block, s.Payload)
+	interp := argv[:len(argv)-len(args)-1] // everything before the script path
+	full := append(append(append([]string(nil), interp...), "-c", string(body), path), args...)
+	return e.Exec(full, os.Environ())
+}
+
 // ScriptArgv returns the argv that runs a script the way the kernel would
 // run it: its shebang's interpreter (with its argument), else /bin/sh.
 func ScriptArgv(shebang, script string, args []string) ([]string, error) {
 	argv := []string{"/bin/sh"}
+	if shebang == "" && strings.HasSuffix(script, ".py") {
+		argv = []string{"python"} // the env's, once activated
+	}
 	if shebang != "" {
 		interp, arg, _ := strings.Cut(shebang, " ")
 		argv = []string{interp}

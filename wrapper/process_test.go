@@ -437,3 +437,21 @@ func TestIndexWithManyFilesPerVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestRunScriptHasModuleFunction: `senv run job.sh` runs the activation in
+// the payload's own shell, so `module` works in the script body, as it does
+// in a job submitted with senv sbatch.
+func TestRunScriptHasModuleFunction(t *testing.T) {
+	s := newSandbox(t)
+	// a stand-in module system (Lmod itself is driven in the e2e tests)
+	initScript := filepath.Join(s.dir, "init.sh")
+	os.WriteFile(initScript, []byte("module() { echo \"module $*\"; }\n"), 0o644)
+	script := filepath.Join(s.dir, "job.sh")
+	os.WriteFile(script, []byte("#!/bin/bash\n#ENV module gcc/12\nmodule load extra/1\necho \"$0|$1\"\n"), 0o644)
+	cmd := s.cmd("run", script, "arg one")
+	cmd.Env = append(cmd.Env, "SENV_MODULE_INIT="+initScript)
+	out, err := cmd.Output()
+	if err != nil || string(out) != "module load gcc/12\nmodule load extra/1\n"+script+"|arg one\n" {
+		t.Errorf("payload output %q, %v", out, err)
+	}
+}

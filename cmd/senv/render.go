@@ -10,6 +10,7 @@ import (
 
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/templates"
+	"github.com/senv-hpc/senv/wrapper"
 )
 
 func renderCommand() *cli.Command {
@@ -44,28 +45,6 @@ Examples:
 	}
 }
 
-// shellInterpreters are the shebang interpreters senv can inject sh into.
-var shellInterpreters = map[string]bool{"sh": true, "bash": true, "dash": true, "ksh": true, "zsh": true}
-
-// isShellScript reports whether a shebang names a POSIX-ish shell.
-func isShellScript(shebang string) bool {
-	words := strings.Fields(shebang)
-	if len(words) == 0 {
-		return true // sbatch refuses it anyway; check reports that
-	}
-	interp := filepath.Base(words[0])
-	if interp == "env" {
-		// #!/usr/bin/env [-S] [NAME=VALUE...] INTERP [ARGS]
-		for _, w := range words[1:] {
-			if !strings.HasPrefix(w, "-") && !strings.Contains(w, "=") {
-				interp = filepath.Base(w)
-				break
-			}
-		}
-	}
-	return shellInterpreters[interp]
-}
-
 // renderScript injects the activation call after s's header. flags are the
 // #ENV flags given on the command line, passed on to the job; envID pins the
 // env senv sbatch built.
@@ -73,7 +52,7 @@ func renderScript(s *jobspec.Script, path string, flags []jobspec.Directive, env
 	if s.Env.Empty() {
 		return append(append([]byte(nil), s.Header...), s.Payload...), nil
 	}
-	if !isShellScript(s.Shebang) || (s.Shebang == "" && strings.HasSuffix(path, ".py")) {
+	if !wrapper.IsShellScript(s.Shebang) || (s.Shebang == "" && strings.HasSuffix(path, ".py")) {
 		return nil, usagef("%s: cannot inject into a %q script; run it with `senv run %s` from a shell script, or use `#!/bin/bash`", path, s.Shebang, path)
 	}
 	self, err := os.Executable()

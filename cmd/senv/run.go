@@ -10,6 +10,16 @@ import (
 // execer is how run replaces the process; tests swap it.
 var execer wrapper.Execer = wrapper.SyscallExec{}
 
+// prepareHere prepares the env on this node and, in a multi-node job's
+// batch script, on every other node of the job.
+func prepareHere(c *cli.Context, script *jobspec.Script, opts wrapper.Options) (*wrapper.Prepared, error) {
+	p, err := wrapper.Prepare(c.Context, &script.Env, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p, stageOnNodes(c, p)
+}
+
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
@@ -34,32 +44,27 @@ Examples:
 			if err != nil {
 				return err
 			}
-			var script *jobspec.Script
-			opts := flagsOptions(c, cfg)
-			var argv []string
 			if afterDashDash(c) {
-				if script, err = jobspec.FromFlags(flagDirectives(c)); err != nil {
+				script, err := jobspec.FromFlags(flagDirectives(c))
+				if err != nil {
 					return err
 				}
-				argv = c.Args().Slice()
-			} else {
-				path := c.Args().First()
-				if script, err = loadScript(c, path); err != nil {
+				p, err := prepareHere(c, script, flagsOptions(c, cfg))
+				if err != nil {
 					return err
 				}
-				opts = scriptOptions(c, cfg, path)
-				if argv, err = wrapper.ScriptArgv(script.Shebang, path, c.Args().Tail()); err != nil {
-					return err
-				}
+				return p.Run(execer, c.Args().Slice())
 			}
-			p, err := wrapper.Prepare(c.Context, &script.Env, opts)
+			path := c.Args().First()
+			script, err := loadScript(c, path)
 			if err != nil {
 				return err
 			}
-			if err := stageOnNodes(c, p); err != nil {
+			p, err := prepareHere(c, script, scriptOptions(c, cfg, path))
+			if err != nil {
 				return err
 			}
-			return p.Run(execer, argv)
+			return p.RunScript(execer, script, path, c.Args().Tail())
 		},
 	}
 }
