@@ -109,7 +109,7 @@ var Settings = []Setting{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.PythonModule })
 		}),
-	setting("module_init", "module system init scripts (sh), first readable wins", fixed(strings.Join(DefaultModuleInit, ":")),
+	setting("module_init", "module system init scripts (sh), first readable wins", fixed(strings.Join(DefaultModuleInit, "\n")),
 		func() (func(*Config, string) error, func(*Config) string) {
 			return list(func(c *Config) *[]string { return &c.ModuleInit })
 		}),

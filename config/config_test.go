@@ -108,3 +108,13 @@ func TestListsKeepURLs(t *testing.T) {
 		t.Errorf("from the environment: %q", c.ExtraIndexURL)
 	}
 }
+
+func TestDefaultModuleInitIsAList(t *testing.T) {
+	c, err := Load(func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.ModuleInit, DefaultModuleInit) {
+		t.Errorf("module_init = %q", c.ModuleInit)
+	}
+}

@@ -25,22 +25,33 @@ import (
 // run with no PATH at all.
 const hookPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
-// jobScript fetches a job's batch script and the path it was submitted
-// from (Command=, empty for --wrap and stdin jobs) with scontrol.
-func jobScript(ctx context.Context, jobID string) (script []byte, command string, err error) {
-	script, err = exec.CommandContext(ctx, "scontrol", "write", "batch_script", jobID, "-").Output()
+// jobScript fetches a job's batch script with scontrol (one RPC).
+func jobScript(ctx context.Context, jobID string) ([]byte, error) {
+	script, err := exec.CommandContext(ctx, "scontrol", "write", "batch_script", jobID, "-").Output()
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to read the batch script of job %s: %w", jobID, err)
+		return nil, fmt.Errorf("failed to read the batch script of job %s: %w", jobID, err)
 	}
-	out, err := exec.CommandContext(ctx, "scontrol", "show", "job", "-o", jobID).Output()
-	if err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if v, ok := strings.CutPrefix(f, "Command="); ok && filepath.IsAbs(v) {
-				command = v
+	return script, nil
+}
+
+// jobCommand returns the path a job was submitted from (Command=), or ""
+// for --wrap and stdin jobs. It reads the multi-line form of `scontrol show
+// job`, where Command= has a line of its own (paths may hold spaces) and
+// comes before any user-set text such as Comment=.
+func jobCommand(ctx context.Context, jobID string) string {
+	out, err := exec.CommandContext(ctx, "scontrol", "show", "job", jobID).Output()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "Command="); ok {
+			if filepath.IsAbs(v) {
+				return v
 			}
+			return ""
 		}
 	}
-	return script, command, nil
+	return ""
 }
 
 // hookOptions are the wrapper options for a job's script: relative paths
@@ -100,10 +111,14 @@ in its output.`,
 
 // taskProlog returns the protocol lines for a job's env.
 func taskProlog(c *cli.Context, jobID string) ([]string, error) {
-	script, command, err := jobScript(c.Context, jobID)
+	script, err := jobScript(c.Context, jobID)
 	if err != nil {
 		return nil, nil // an interactive allocation has no batch script: nothing to do
 	}
+	if !mayHaveSpec(script) {
+		return nil, nil // the common case: one scontrol call and nothing else
+	}
+	command := jobCommand(c.Context, jobID)
 	name := command
 	if name == "" {
 		name = "job " + jobID
@@ -204,16 +219,15 @@ func rootHook(c *cli.Context, name string) error {
 	var stdin []byte
 	args := []string{name, "--as-user"}
 	if name == "prolog" {
-		script, command, err := jobScript(ctx, jobID)
+		script, err := jobScript(ctx, jobID)
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(script, []byte("#ENV")) && !bytes.Contains(script, []byte("# /// script")) &&
-			!bytes.Contains(script, []byte(templates.InjectMarker)) {
+		if !mayHaveSpec(script) {
 			return nil // nothing to stage: the common case costs one scontrol call
 		}
 		stdin = script
-		os.Setenv("SENV_HOOK_COMMAND", command)
+		os.Setenv("SENV_HOOK_COMMAND", jobCommand(ctx, jobID))
 	}
 	return runAsUser(ctx, uid, gid, args, stdin)
 }
@@ -293,6 +307,12 @@ func prestageAsUser(c *cli.Context) error {
 		logf("prolog: job %s: env %s %s", os.Getenv("SLURM_JOB_ID"), p.ID, p.Outcome)
 	}
 	return nil
+}
+
+// mayHaveSpec is a cheap first look at a job script: can it ask for an env?
+func mayHaveSpec(script []byte) bool {
+	return bytes.Contains(script, []byte("#ENV")) || bytes.Contains(script, []byte("# /// script")) ||
+		bytes.Contains(script, []byte(templates.InjectMarker))
 }
 
 // renderedEnvID recognises a script rendered by `senv sbatch` (it carries

@@ -57,6 +57,8 @@ var sbatchNoArg = map[string]bool{
 	"-V": true, "--version": true, "-v": true, "--verbose": true, "-W": true, "--wait": true, "--parsable": true, "--test-only": true,
 	"--requeue": true, "--no-requeue": true, "--contiguous": true, "--spread-job": true, "--use-min-nodes": true,
 	"--ignore-pbs": true, "--exclusive": true, "--get-user-env": true, "--reboot": true, "--no-requeue-on-fail": true,
+	// options whose argument is optional take it only as --opt=value
+	"--nice": true, "--propagate": true, "--oom-kill-step": true,
 }
 
 // parseSbatchArgs separates senv's flags from sbatch's and finds the script.

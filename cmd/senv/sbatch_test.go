@@ -1,0 +1,47 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseSbatchArgs(t *testing.T) {
+	cases := []struct {
+		args         string
+		sbatch, env  []string
+		script, wrap string
+		scriptArgs   []string
+		buildAt      string
+	}{
+		{args: "job.sh", script: "job.sh"},
+		{args: "--pip numpy -N 2 --time 1:00:00 job.sh --epochs 3", sbatch: []string{"-N", "2", "--time", "1:00:00"},
+			env: []string{"pip=numpy"}, script: "job.sh", scriptArgs: []string{"--epochs", "3"}},
+		{args: "-N2 --export=ALL --exclusive -k --parsable job.sh", sbatch: []string{"-N2", "--export=ALL", "--exclusive", "-k", "--parsable"}, script: "job.sh"},
+		{args: "--nice job.sh", sbatch: []string{"--nice"}, script: "job.sh"},
+		{args: "--propagate --nice=5 job.sh", sbatch: []string{"--propagate", "--nice=5"}, script: "job.sh"},
+		{args: "-o out.txt -J name --no-index --find-links=/w job.sh", sbatch: []string{"-o", "out.txt", "-J", "name"},
+			env: []string{"no-index=", "find-links=/w"}, script: "job.sh"},
+		{args: "--build-at job --pip x --wrap hostname", env: []string{"pip=x"}, wrap: "hostname", buildAt: "job"},
+		{args: "-- job.sh a", script: "job.sh", scriptArgs: []string{"a"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.args, func(t *testing.T) {
+			a, err := parseSbatchArgs(strings.Fields(tc.args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var env []string
+			for _, d := range a.env {
+				env = append(env, d.Key+"="+strings.Join(d.Values, " "))
+			}
+			if !same(a.sbatch, tc.sbatch) || !same(env, tc.env) || a.script != tc.script ||
+				a.wrap != tc.wrap || !same(a.args, tc.scriptArgs) || a.buildAt != tc.buildAt {
+				t.Errorf("got sbatch %q env %q script %q args %q wrap %q build-at %q", a.sbatch, env, a.script, a.args, a.wrap, a.buildAt)
+			}
+		})
+	}
+}
+
+// same compares string lists, nil and empty alike.
+func same(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b)) }
