@@ -154,6 +154,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadyPath is the completeness marker of env id.
+func (s Stage) ReadyPath(id string) string { return s.meta(id, "done") }
+
 // LeasePath is the file whose shared lock marks env id as in use.
 func (s Stage) LeasePath(id string) string { return s.meta(id, "lease") }
 

@@ -33,6 +33,7 @@ type Activation struct {
 	Kind       string // "venv", "conda" or "" (modules only)
 	Prefix     string // absolute path of the environment
 	Lease      string // file to hold a shared flock on while the shell lives; "" for none
+	Ready      string // with Lease: the env's completeness marker, checked under the lease
 	SetEnv     []Var
 	// Exit makes a failure end the shell (a job script, senv run) instead
 	// of leaving the status in senv_status (an interactive eval).

@@ -131,7 +131,7 @@ func (o Options) preparePinned(env *jobspec.Env, act templates.Activation) (*Pre
 		return nil, err
 	}
 	p.Activation.Kind, p.Activation.Prefix = meta.Kind, p.Prefix
-	p.Activation.Lease = store.Stage.LeasePath(o.EnvID)
+	p.Activation.Lease, p.Activation.Ready = store.Stage.LeasePath(o.EnvID), store.Stage.ReadyPath(o.EnvID)
 	return p, nil
 }
 
@@ -227,7 +227,7 @@ func (p *Prepared) ensure(ctx context.Context, o Options, name string) error {
 		return err
 	}
 	p.Activation.Kind, p.Activation.Prefix = b.Kind(), p.Prefix
-	p.Activation.Lease = p.Store.Stage.LeasePath(p.ID)
+	p.Activation.Lease, p.Activation.Ready = p.Store.Stage.LeasePath(p.ID), p.Store.Stage.ReadyPath(p.ID)
 	return nil
 }
 

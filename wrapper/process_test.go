@@ -455,3 +455,20 @@ func TestRunScriptHasModuleFunction(t *testing.T) {
 		t.Errorf("payload output %q, %v", out, err)
 	}
 }
+
+// TestEvalAfterGCFails: an activation printed before gc removed the env
+// must fail when evaluated, not point PATH at a deleted directory.
+func TestEvalAfterGCFails(t *testing.T) {
+	s := newSandbox(t)
+	act, errOut, code := s.run(append([]string{"activate"}, s.pipArgs(fastManager(), "gamma")...)...)
+	if code != 0 {
+		t.Fatalf("activate: %s", errOut)
+	}
+	if _, errOut, code := s.run("gc", "--older-than", "0"); code != 0 {
+		t.Fatalf("gc: %s", errOut)
+	}
+	out, err := exec.Command("/bin/sh", "-c", act+"\necho status=$?").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "status=1") || !strings.Contains(string(out), "was removed") {
+		t.Errorf("eval after gc: %v\n%s", err, out)
+	}
+}
