@@ -185,19 +185,28 @@ func (c Cache) writeTemp(prefix string, data []byte) (string, error) {
 	return f.Name(), nil
 }
 
-// BuildLock takes the cache-wide build lock of id, waiting up to timeout.
-// onWait gets a message naming the holder. ErrNoLocks means the filesystem
-// has no working locks: build anyway, first publisher wins.
+// BuildLock takes the cache-wide build lock of env id, waiting up to
+// timeout. onWait gets a message naming the holder. ErrNoLocks means the
+// filesystem has no working locks: build anyway, first publisher wins.
 func (c Cache) BuildLock(id string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
-	path := filepath.Join(c.Root, "build", id+".lock")
+	return c.lock(id, "building env "+id, timeout, onWait)
+}
+
+// SolveLock is BuildLock for the one solve of a spec key.
+func (c Cache) SolveLock(specKey string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
+	return c.lock("spec-"+specKey, "solving spec "+specKey, timeout, onWait)
+}
+
+func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
+	path := filepath.Join(c.Root, "build", name+".lock")
 	l, err := lockFile(path, unix.LOCK_EX, timeout, func() {
 		if onWait != nil {
-			onWait(fmt.Sprintf("waiting for %s, who is building env %s (up to %s)", holder(path), id, timeout))
+			onWait(fmt.Sprintf("waiting for %s, who is %s (up to %s)", holder(path), doing, timeout))
 		}
 	})
 	if errors.Is(err, errLockTimeout) {
-		return nil, fmt.Errorf("failed to build env %s: timed out after %s waiting for %s, who is building it; "+
-			"raise lock_timeout, or if that build is stuck, stop it", id, timeout, holder(path))
+		return nil, fmt.Errorf("timed out after %s waiting for %s, who is %s; "+
+			"raise lock_timeout, or if it is stuck, stop it", timeout, holder(path), doing)
 	}
 	if err != nil {
 		return nil, err

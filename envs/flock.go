@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,8 +18,13 @@ var ErrNoLocks = errors.New("file locks not supported on this filesystem")
 // errLockTimeout is returned when a lock stays held past the deadline.
 var errLockTimeout = errors.New("timed out waiting for lock")
 
-// pollInterval is how often a waiter retries a held lock.
-const pollInterval = 50 * time.Millisecond
+// A waiter retries a held lock after pollInterval, doubling up to
+// maxPollInterval: hundreds of array tasks waiting on one build must not
+// flood the shared filesystem's lock server.
+const (
+	pollInterval    = 50 * time.Millisecond
+	maxPollInterval = 2 * time.Second
+)
 
 // flock is flock(2) on the open file at path; a variable only so that a
 // test can stand in for a shared filesystem without working locks, which
@@ -40,6 +46,7 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 	}
 	deadline := time.Now().Add(timeout)
 	waited := false
+	wait := pollInterval
 	for {
 		err := flock(path, int(f.Fd()), how|unix.LOCK_NB)
 		switch {
@@ -54,7 +61,8 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 				onWait()
 			}
 			waited = true
-			time.Sleep(pollInterval)
+			time.Sleep(min(wait, time.Until(deadline)+time.Millisecond))
+			wait = min(2*wait, maxPollInterval)
 		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
 			f.Close()
 			return nil, ErrNoLocks
@@ -83,10 +91,10 @@ func (l *Flock) Release() {
 // holder reads who holds the lock at path, for messages.
 func holder(path string) string {
 	b, _ := os.ReadFile(path)
-	if len(b) == 0 {
-		return "another process"
+	if h := strings.TrimSpace(string(b)); h != "" {
+		return h
 	}
-	return string(b[:len(b)-1])
+	return "another process"
 }
 
 // ProbeLocks checks that flock works in dir, for `senv doctor`.

@@ -53,6 +53,9 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		if s.Stage.Ready(j.ID) {
+			if !s.NoPack && time.Since(s.Cache.LastUsed(j.ID)) > time.Hour {
+				s.Cache.Touch(j.ID) // gc's clock; at most hourly, to spare the shared filesystem
+			}
 			s.logf("env %s already staged on this node (%s)", j.ID, since(start))
 			return s.Stage.Prefix(j.ID), Staged, nil
 		}

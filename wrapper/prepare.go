@@ -177,7 +177,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		}
 	}
 	// One solve per spec key at a time: the others wait and read its lock.
-	bl, err := cache.BuildLock("spec-"+key, o.Config.LockTimeout, func(msg string) { o.logf("%s", msg) })
+	bl, err := cache.SolveLock(key, o.Config.LockTimeout, func(msg string) { o.logf("%s", msg) })
 	if err != nil && !errors.Is(err, envs.ErrNoLocks) {
 		return nil, err
 	}
