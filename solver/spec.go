@@ -44,6 +44,10 @@ type Spec struct {
 	// Interpreter is the base interpreter to look for: a command name or
 	// path, found with Modules loaded.
 	Interpreter string `json:"interpreter,omitempty"`
+	// InterpreterPath is where Interpreter resolves on PATH (symlinks
+	// followed) when no module decides it, so that another python on PATH
+	// is another spec. With modules, the module list stands for it.
+	InterpreterPath string `json:"interpreter_path,omitempty"`
 }
 
 // Key returns the spec key: a short hash of the canonical spec.
@@ -124,8 +128,24 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 		// modules and variables only: nothing to build
 		s.Manager, s.Interpreter = "", ""
 	}
+	if s.Interpreter != "" && len(s.Modules) == 0 {
+		s.InterpreterPath = resolveCommand(s.Interpreter)
+	}
 	s.Platform = Platform()
 	return s, nil
+}
+
+// resolveCommand finds a command on PATH and follows its symlinks: a few
+// stat calls, cheap enough for every job start. "" if it is not found.
+func resolveCommand(name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		return real
+	}
+	return p
 }
 
 // IsConda reports whether manager is one of the conda family.

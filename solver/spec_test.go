@@ -197,3 +197,27 @@ func TestLockRoundTrip(t *testing.T) {
 		t.Error("a lock of another version was accepted")
 	}
 }
+
+// TestSpecKeyFollowsInterpreter: another python first on PATH is another
+// spec, even under the same name.
+func TestSpecKeyFollowsInterpreter(t *testing.T) {
+	cfg := testConfig(t)
+	bin1, bin2 := t.TempDir(), t.TempDir()
+	for _, d := range []string{bin1, bin2} {
+		os.WriteFile(filepath.Join(d, "python3"), []byte("#!/bin/sh\n"), 0o755)
+	}
+	key := func(path string) string {
+		t.Setenv("PATH", path)
+		s, err := Canonicalize(&jobspec.Env{Pip: []string{"numpy"}}, t.TempDir(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Key()
+	}
+	if key(bin1) == key(bin2) {
+		t.Error("two different python3 on PATH gave one spec key")
+	}
+	if key(bin1) != key(bin1+":"+bin2) {
+		t.Error("the same python3 gave two spec keys")
+	}
+}
