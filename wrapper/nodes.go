@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -64,6 +65,11 @@ func StageCached(ctx context.Context, id string, o Options, shared bool) (*Prepa
 	return p, nil
 }
 
+// SharedStageDir is where `stage none` envs are built and run, in the cache.
+func SharedStageDir(cfg *config.Config) string {
+	return filepath.Join(cfg.CacheDir, "v1", "shared")
+}
+
 // Prestage stages env's environment onto this node if its lock and cache
 // entry already exist; it never solves and never builds. It returns nil when
 // there is nothing to stage.
@@ -76,10 +82,11 @@ func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, erro
 	return StageCached(ctx, plan.ID, o, plan.Store.NoPack)
 }
 
-// CollectStaged removes this node's staged envs that no process uses and
-// that were last used more than age ago. It is the stage half of gc.
-func CollectStaged(cfg *config.Config, age time.Duration, logf func(string, ...any)) error {
-	stage, err := envs.OpenStage(cfg.StageDir)
+// CollectStaged removes staged envs in dir (this node's stage_dir, or the
+// cache's shared dir of `stage none` envs) that no process uses and that
+// were last used more than age ago. It is the stage half of gc.
+func CollectStaged(dir string, age time.Duration, logf func(string, ...any)) error {
+	stage, err := envs.OpenStage(dir)
 	if err != nil {
 		return err
 	}

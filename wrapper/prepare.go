@@ -145,7 +145,7 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	}
 	stageDir := o.Config.StageDir
 	if shared {
-		stageDir = filepath.Join(cache.Root, "shared")
+		stageDir = SharedStageDir(o.Config)
 	}
 	stage, err := envs.OpenStage(stageDir)
 	if err != nil {

@@ -184,7 +184,10 @@ Examples:
 				logf("removed cache entry %s", m.ID)
 			}
 			if !c.Bool("dry-run") {
-				return wrapper.CollectStaged(cfg, age, logger(c))
+				if err := wrapper.CollectStaged(wrapper.SharedStageDir(cfg), age, logger(c)); err != nil {
+					return err
+				}
+				return wrapper.CollectStaged(cfg.StageDir, age, logger(c))
 			}
 			staged, err := stage.List()
 			if err != nil {

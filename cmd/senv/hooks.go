@@ -356,5 +356,5 @@ func epilogAsUser(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return wrapper.CollectStaged(cfg, cfg.EpilogGC, logger(c))
+	return wrapper.CollectStaged(cfg.StageDir, cfg.EpilogGC, logger(c))
 }
