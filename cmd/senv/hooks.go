@@ -257,7 +257,7 @@ func runAsUser(ctx context.Context, uidStr, gidStr string, args []string, stdin 
 	if err != nil {
 		return fmt.Errorf("failed to find the senv binary: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, self, args...)
+	cmd := exec.Command(self, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
 	cmd.Dir = "/"
 	cmd.Env = []string{"HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username, "PATH=" + hookPath}
@@ -268,13 +268,23 @@ func runAsUser(ctx context.Context, uidStr, gidStr string, args []string, stdin 
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("gave up at the hook deadline: %w", ctx.Err())
-		}
-		return fmt.Errorf("unprivileged half failed: %w", err)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("failed to start the unprivileged half: %w", err)
 	}
-	return nil
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("unprivileged half failed: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		// a hard deadline: a child stuck on a hung filesystem is killed and
+		// not waited for, so the prolog still returns in time
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("gave up at the hook deadline: %w", ctx.Err())
+	}
 }
 
 // prestageAsUser is the prolog's unprivileged half: parse the script from
