@@ -83,7 +83,11 @@ batch_script), makes sure the env is staged on this node, and prints only
 Slurm's protocol lines on stdout: "export NAME=value", "unset NAME", and
 "print ..." for messages that belong in the job's output. A value holding a
 newline is never printed. On a spec error the task fails with the message
-in its output.`,
+in its output.
+
+Example (slurm.conf; see docs/hooks.md):
+   TaskProlog=/usr/local/bin/senv-task-prolog   # a script: exec senv task-prolog
+   srun --task-prolog=/usr/local/bin/senv-task-prolog python train.py`,
 		Action: func(c *cli.Context) error {
 			jobID := os.Getenv("SLURM_JOB_ID")
 			if jobID == "" {
@@ -161,7 +165,11 @@ job's script with scontrol, then drops to the job user (setgroups, setgid,
 setuid, cleared environment) before any user path is touched, and stages the
 job's env onto this node if the cache already has it. It never builds and
 never solves. It always exits 0 (a non-zero Prolog drains the node) and
-gives up at prolog_timeout.`,
+gives up at prolog_timeout.
+
+Example (slurm.conf; see docs/hooks.md):
+   Prolog=/usr/local/sbin/senv-prolog           # a script: exec senv prolog
+   PrologFlags=Alloc`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "as-user", Hidden: true, Usage: "internal: the unprivileged half"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("as-user") {
@@ -181,7 +189,10 @@ func epilogCommand() *cli.Command {
 		Usage: "Slurm Epilog entry point (root): optional cleanup of the job user's staged envs",
 		Description: `For Epilog= in slurm.conf. When epilog_gc is set (e.g. "168h"), drops to the
 job user and removes that user's staged envs on this node that no process
-uses and that were last used longer ago. Always exits 0.`,
+uses and that were last used longer ago. Always exits 0.
+
+Example (slurm.conf, and epilog_gc = "168h" in /etc/senv/config.toml):
+   Epilog=/usr/local/sbin/senv-epilog           # a script: exec senv epilog`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "as-user", Hidden: true, Usage: "internal: the unprivileged half"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("as-user") {
