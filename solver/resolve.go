@@ -71,8 +71,17 @@ func RunnerFor(s *Spec, cfg *config.Config) Runner {
 
 // Interpreter finds the spec's base interpreter with its modules loaded and
 // returns its path and full version.
-func Interpreter(ctx context.Context, s *Spec, r Runner) (path, version string, err error) {
-	out, err := r.Output(ctx, s.Interpreter, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
+func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, version string, err error) {
+	interp := s.Interpreter
+	if s.Manager == "uv" && s.Python != "" && len(s.Modules) == 0 {
+		// not on PATH? uv knows the interpreters it manages (SPEC §2)
+		if _, lookErr := exec.LookPath(interp); lookErr != nil {
+			if out, err := r.Output(ctx, uv, "python", "find", s.Python); err == nil {
+				interp = strings.TrimSpace(string(out))
+			}
+		}
+	}
+	out, err := r.Output(ctx, interp, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
 	if err != nil {
 		where := "on PATH"
 		if len(s.Modules) > 0 {
@@ -100,7 +109,7 @@ func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock,
 	var err error
 	switch {
 	case s.Manager == "venv" || s.Manager == "uv":
-		if l.Python, l.PythonVersion, err = Interpreter(ctx, s, r); err != nil {
+		if l.Python, l.PythonVersion, err = Interpreter(ctx, s, r, cfg.UV); err != nil {
 			return nil, err
 		}
 		reqs := filepath.Join(tmp, "requirements.in")

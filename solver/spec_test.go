@@ -1,9 +1,12 @@
 package solver
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/senv-hpc/senv/config"
@@ -219,5 +222,24 @@ func TestSpecKeyFollowsInterpreter(t *testing.T) {
 	}
 	if key(bin1) != key(bin1+":"+bin2) {
 		t.Error("the same python3 gave two spec keys")
+	}
+}
+
+// TestInterpreterFromUV_FakeUV: with manager uv and no pythonX.Y on PATH,
+// the interpreter comes from `uv python find X.Y`. The uv here is a stand-in
+// script: a uv-managed Python cannot be downloaded on this machine.
+func TestInterpreterFromUV_FakeUV(t *testing.T) {
+	real, err := exec.LookPath("python3.11")
+	if err != nil {
+		t.Skip("needs a python3.11 to stand for a uv-managed one")
+	}
+	bin := t.TempDir()
+	uv := filepath.Join(bin, "uv")
+	os.WriteFile(uv, []byte("#!/bin/sh\n[ \"$1 $2 $3\" = 'python find 3.11' ] && echo "+real+"\n"), 0o755)
+	t.Setenv("PATH", bin+":/bin") // no python3.11 here
+	s := &Spec{Manager: "uv", Python: "3.11", Interpreter: "python3.11"}
+	path, version, err := Interpreter(context.Background(), s, Runner{}, uv)
+	if err != nil || !strings.HasPrefix(version, "3.11.") || path == "" {
+		t.Errorf("Interpreter = %q %q %v", path, version, err)
 	}
 }
