@@ -197,6 +197,12 @@ func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, buf [
 		}
 		h.Reset()
 		n, err := io.CopyBuffer(io.MultiWriter(f, h), tr, buf)
+		if err == nil {
+			// keep the source mtime: Python trusts a .pyc only while its
+			// source's mtime matches the one recorded in it
+			mt := unix.NsecToTimespec(hdr.ModTime.UnixNano())
+			err = unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{mt, mt}, 0)
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

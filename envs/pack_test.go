@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -180,5 +181,27 @@ func TestUnpackRefusesWriteThroughSymlink(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "x")); err == nil {
 		t.Error("wrote through the symlink")
+	}
+}
+
+// TestUnpackKeepsMtimes: Python trusts a .pyc only while its source keeps
+// the mtime recorded in it, so staging must keep every file's mtime.
+func TestUnpackKeepsMtimes(t *testing.T) {
+	src := tree(t)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 600, time.UTC)
+	mod := filepath.Join(src, "lib", "pkg", "mod.py")
+	os.Chtimes(mod, old, old)
+	var buf bytes.Buffer
+	m, err := Pack(src, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := Unpack(&buf, dst, m); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dst, "lib", "pkg", "mod.py"))
+	if err != nil || !info.ModTime().Equal(old) {
+		t.Errorf("mtime %v, want %v (%v)", info.ModTime(), old, err)
 	}
 }
