@@ -7,13 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -120,6 +122,11 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 // Unpack extracts a Pack archive into root, which must not exist, checking
 // every entry against the manifest: same order, path, type, mode, size and
 // sha256. Any difference is an error, and the caller removes root.
+//
+// One goroutine decompresses and reads the archive, creating directories
+// and symlinks in order; regular files go to writer goroutines that check
+// their sha256 and write them, so that hashing and the per-file system
+// calls, which dominate staging, use every core.
 func Unpack(r io.Reader, root string, m *Manifest) error {
 	zr, err := zstd.NewReader(bufio.NewReaderSize(r, 1<<20))
 	if err != nil {
@@ -129,9 +136,17 @@ func Unpack(r io.Reader, root string, m *Manifest) error {
 	if err := mkdirMode(root, 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", root, err)
 	}
-	tr := tar.NewReader(zr)
-	buf := make([]byte, 256<<10)
-	h := sha256.New()
+	w := newWriters(runtime.NumCPU())
+	err = readArchive(tar.NewReader(zr), root, m, w)
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// readArchive walks the archive, checking each entry against the manifest,
+// and hands regular files to w.
+func readArchive(tr *tar.Reader, root string, m *Manifest, w *writers) error {
 	// every entry's parent must be a directory this unpack made: a symlink
 	// entry followed by "link/file" would otherwise write through the link
 	dirs := map[string]bool{".": true}
@@ -152,16 +167,19 @@ func Unpack(r io.Reader, root string, m *Manifest) error {
 		if !dirs[path.Dir(hdr.Name)] {
 			return fmt.Errorf("failed to unpack %s: its parent is not a directory of the archive", hdr.Name)
 		}
-		if err := extract(tr, hdr, root, m.Files[i], buf, h); err != nil {
+		if err := extract(tr, hdr, root, m.Files[i], w); err != nil {
 			return fmt.Errorf("failed to unpack %s: %w", hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
 			dirs[hdr.Name] = true
 		}
+		if err := w.failed(); err != nil {
+			return err
+		}
 	}
 }
 
-func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, buf []byte, h hash.Hash) error {
+func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, w *writers) error {
 	if hdr.Name != want.Path || !localPath(hdr.Name) {
 		return fmt.Errorf("entry does not match manifest entry %q", want.Path)
 	}
@@ -185,36 +203,154 @@ func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, buf [
 		if !want.Mode.IsRegular() || hdr.Size != want.Size {
 			return errors.New("file does not match manifest")
 		}
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-		if err != nil {
+		j := fileJob{dst: dst, perm: perm, mtime: hdr.ModTime, sha256: want.SHA256}
+		if hdr.Size > maxQueuedFile {
+			return j.stream(tr) // a large library: bounded memory beats parallelism
+		}
+		j.data = make([]byte, hdr.Size)
+		if _, err := io.ReadFull(tr, j.data); err != nil {
 			return err
 		}
-		if perm&umask != 0 {
-			if err := f.Chmod(perm); err != nil {
-				f.Close()
-				return err
-			}
-		}
-		h.Reset()
-		n, err := io.CopyBuffer(io.MultiWriter(f, h), tr, buf)
-		if err == nil {
-			// keep the source mtime: Python trusts a .pyc only while its
-			// source's mtime matches the one recorded in it
-			mt := unix.NsecToTimespec(hdr.ModTime.UnixNano())
-			err = unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{mt, mt}, 0)
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if n != want.Size || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
-			return errors.New("content does not match manifest sha256")
-		}
+		w.add(j)
 		return nil
 	}
 	return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+}
+
+// maxQueuedFile is the largest file handed to a writer goroutine; the
+// queue holds at most 32 of them, so staging needs at most 128 MiB.
+const maxQueuedFile = 4 << 20
+
+// fileJob is one regular file to verify and write.
+type fileJob struct {
+	dst    string
+	perm   fs.FileMode
+	mtime  time.Time
+	data   []byte
+	sha256 string
+}
+
+// writers is a pool of goroutines writing files; the first error stops it.
+type writers struct {
+	jobs chan fileJob
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+}
+
+func newWriters(n int) *writers {
+	w := &writers{jobs: make(chan fileJob, 32)}
+	for i := 0; i < max(n, 1); i++ {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := range w.jobs {
+				if w.failed() != nil {
+					continue // drain
+				}
+				if err := j.write(); err != nil {
+					w.mu.Lock()
+					if w.err == nil {
+						w.err = fmt.Errorf("failed to unpack %s: %w", j.dst, err)
+					}
+					w.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return w
+}
+
+func (w *writers) add(j fileJob) { w.jobs <- j }
+
+func (w *writers) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait stops the pool after the queued files and returns the first error.
+func (w *writers) wait() error {
+	close(w.jobs)
+	w.wg.Wait()
+	return w.failed()
+}
+
+// write checks the file's sha256, then creates it with its mode and mtime
+// through the bare descriptor (os.File would register every file with the
+// poller, a few system calls each). The mtime matters: Python trusts a .pyc
+// only while its source keeps the mtime recorded in it.
+func (j fileJob) write() error {
+	sum := sha256.Sum256(j.data)
+	if hex.EncodeToString(sum[:]) != j.sha256 {
+		return errors.New("content does not match manifest sha256")
+	}
+	return j.create(func(fd int) error { return writeAll(fd, j.data) })
+}
+
+// stream writes a file straight from r, checking its sha256 as it goes.
+func (j fileJob) stream(r io.Reader) error {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	err := j.create(func(fd int) error {
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				h.Write(buf[:n])
+				if werr := writeAll(fd, buf[:n]); werr != nil {
+					return werr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != j.sha256 {
+		err = errors.New("content does not match manifest sha256")
+	}
+	return err
+}
+
+// create makes the file, lets fill write its content, then sets mode and
+// mtime.
+func (j fileJob) create(fill func(fd int) error) error {
+	fd, err := unix.Open(j.dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(j.perm))
+	if err != nil {
+		return err
+	}
+	err = fill(fd)
+	if err == nil && j.perm&umask != 0 {
+		err = unix.Fchmod(fd, uint32(j.perm))
+	}
+	if err == nil {
+		mt := unix.NsecToTimespec(j.mtime.UnixNano())
+		err = unix.UtimesNanoAt(fd, "", []unix.Timespec{mt, mt}, unix.AT_EMPTY_PATH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) { // kernels without AT_EMPTY_PATH here
+			err = unix.UtimesNanoAt(unix.AT_FDCWD, j.dst, []unix.Timespec{mt, mt}, 0)
+		}
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // umask is the process umask, read once: entries whose mode it would

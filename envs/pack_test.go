@@ -205,3 +205,31 @@ func TestUnpackKeepsMtimes(t *testing.T) {
 		t.Errorf("mtime %v, want %v (%v)", info.ModTime(), old, err)
 	}
 }
+
+// TestUnpackLargeFile: files above maxQueuedFile are streamed, and still
+// verified.
+func TestUnpackLargeFile(t *testing.T) {
+	src := tree(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), (maxQueuedFile/16)+1000)
+	os.WriteFile(filepath.Join(src, "lib", "big.so"), big, 0o755)
+	var buf bytes.Buffer
+	m, err := Pack(src, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := Unpack(bytes.NewReader(buf.Bytes()), dst, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(dst, m); err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Files {
+		if m.Files[i].Path == "lib/big.so" {
+			m.Files[i].SHA256 = strings.Repeat("0", 64)
+		}
+	}
+	if err := Unpack(bytes.NewReader(buf.Bytes()), filepath.Join(t.TempDir(), "out"), m); err == nil {
+		t.Error("a large file with the wrong sha256 was accepted")
+	}
+}
