@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -22,9 +24,12 @@ import (
 
 // variant is one set of the changes proposed for envs.Unpack, so each can
 // be measured alone on the same archive. The zero variant is a copy of
-// envs.Unpack as it is (checked against it in BenchmarkVariants).
+// envs.Unpack as it was at 8373ea5: sequential, no mtimes. (envs.Unpack
+// has since kept mtimes, 17f02c8, and writes files from worker goroutines
+// through the bare fd, b2dd232; "envs.Unpack" in the results is whatever
+// the tree has.)
 type variant struct {
-	keepMtime bool // give each file its archived mtime (keeps .pyc files valid)
+	keepMtime bool // give each file its archived mtime through its fd (keeps .pyc files valid)
 	rawFD     bool // unix.Open/Write/Close instead of os.OpenFile: no poller registration
 	zstdSync  bool // zstd.WithDecoderConcurrency(1): decode in the reading goroutine
 	// archiveHash verifies one sha256 of the compressed archive (as read,
@@ -35,8 +40,11 @@ type variant struct {
 }
 
 // BenchmarkVariants measures envs.Unpack and each proposed change on the
-// archive in SENV_BENCH_ENTRY. This is a prototype for numbers, not senv's
-// code.
+// archive in SENV_BENCH_ENTRY. Each iteration is one round that runs every
+// variant once, in turn, so that a change of machine load hits them all
+// alike; it reports each variant's median over the rounds as NAME-ms.
+// Run it with -benchtime Nx for N rounds. This is a prototype for
+// numbers, not senv's code.
 func BenchmarkVariants(b *testing.B) {
 	archive, m, scratch := entry(b)
 	cases := []struct {
@@ -44,56 +52,64 @@ func BenchmarkVariants(b *testing.B) {
 		v    *variant
 	}{
 		{"envs.Unpack", nil},
-		{"copy-of-Unpack", &variant{}},
-		{"+keep-mtime", &variant{keepMtime: true}},
-		{"+raw-fd", &variant{rawFD: true}},
-		{"+zstd-sync", &variant{zstdSync: true}},
-		{"+keep-mtime+raw-fd", &variant{keepMtime: true, rawFD: true}},
-		{"+keep-mtime+raw-fd+zstd-sync", &variant{keepMtime: true, rawFD: true, zstdSync: true}},
-		{"+archive-sha256", &variant{archiveHash: true}},
-		{"+keep-mtime+raw-fd+archive-sha256", &variant{keepMtime: true, rawFD: true, archiveHash: true}},
+		{"old-Unpack-no-mtime", &variant{}},
+		{"keep-mtime", &variant{keepMtime: true}},
+		{"raw-fd", &variant{rawFD: true}},
+		{"zstd-sync", &variant{zstdSync: true}},
+		{"archive-sha256", &variant{archiveHash: true}},
+		{"keep-mtime+raw-fd", &variant{keepMtime: true, rawFD: true}},
+		{"keep-mtime+raw-fd+archive-sha256", &variant{keepMtime: true, rawFD: true, archiveHash: true}},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(m.Bytes)
-			for i := 0; i < b.N; i++ {
-				dst := filepath.Join(scratch, "unpack")
-				b.StopTimer()
-				if err := os.RemoveAll(dst); err != nil {
-					b.Fatal(err)
-				}
-				f, err := os.Open(archive)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				if c.v == nil {
-					err = envs.Unpack(f, dst, m)
-				} else {
-					err = unpackVariant(f, dst, m, *c.v)
-				}
-				b.StopTimer()
-				f.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if i == 0 && c.v != nil {
-					if err := envs.Verify(dst, m); err != nil {
-						b.Fatalf("variant unpacked something else: %v", err)
-					}
-					if c.v.keepMtime {
-						if err := checkMtimes(archive, dst); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				if err := os.RemoveAll(dst); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
+	times := make([][]float64, len(cases))
+	dst := filepath.Join(scratch, "unpack")
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		for j, c := range cases {
+			if err := os.RemoveAll(dst); err != nil {
+				b.Fatal(err)
 			}
-		})
+			f, err := os.Open(archive)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if c.v == nil {
+				err = envs.Unpack(f, dst, m)
+			} else {
+				err = unpackVariant(f, dst, m, *c.v)
+			}
+			times[j] = append(times[j], float64(time.Since(start).Microseconds())/1000)
+			f.Close()
+			if err != nil {
+				b.Fatalf("%s: %v", c.name, err)
+			}
+			if i == 0 && c.v != nil {
+				if err := envs.Verify(dst, m); err != nil {
+					b.Fatalf("%s unpacked something else: %v", c.name, err)
+				}
+				if c.v.keepMtime {
+					if err := checkMtimes(archive, dst); err != nil {
+						b.Fatalf("%s: %v", c.name, err)
+					}
+				}
+			}
+		}
 	}
+	if err := os.RemoveAll(dst); err != nil {
+		b.Fatal(err)
+	}
+	for j, c := range cases {
+		b.ReportMetric(median(times[j]), c.name+"-ms")
+	}
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // unpackVariant is envs.Unpack (same order of checks) with v's changes.
@@ -202,7 +218,9 @@ func writeOS(dst string, perm fs.FileMode, r io.Reader, buf []byte, h hash.Hash,
 			return 0, err
 		}
 	}
-	var w io.Writer = f
+	// hide f's ReadFrom, as io.MultiWriter does: os.File.ReadFrom would
+	// try copy_file_range and splice for every file first
+	var w io.Writer = struct{ io.Writer }{f}
 	if h != nil {
 		w = io.MultiWriter(f, h)
 	}
