@@ -19,10 +19,13 @@ var ErrNoLocks = errors.New("file locks not supported on this filesystem")
 var errLockTimeout = errors.New("timed out waiting for lock")
 
 // A waiter retries a held lock after pollInterval, doubling up to
-// maxPollInterval: hundreds of array tasks waiting on one build must not
-// flood the shared filesystem's lock server.
+// quickPollCap for the first quickPollFor (a waiter starts soon after a
+// short build), then up to maxPollInterval: hundreds of array tasks waiting
+// on one long build must not flood the shared filesystem's lock server.
 const (
 	pollInterval    = 50 * time.Millisecond
+	quickPollCap    = 250 * time.Millisecond
+	quickPollFor    = 30 * time.Second
 	maxPollInterval = 2 * time.Second
 )
 
@@ -44,7 +47,8 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 	if err != nil {
 		return nil, fmt.Errorf("failed to open lock %s: %w", path, err)
 	}
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	waited := false
 	wait := pollInterval
 	for {
@@ -62,7 +66,11 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 			}
 			waited = true
 			time.Sleep(min(wait, time.Until(deadline)+time.Millisecond))
-			wait = min(2*wait, maxPollInterval)
+			limit := maxPollInterval
+			if time.Since(start) < quickPollFor {
+				limit = quickPollCap
+			}
+			wait = min(2*wait, limit)
 		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
 			f.Close()
 			return nil, ErrNoLocks

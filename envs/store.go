@@ -21,6 +21,10 @@ type Store struct {
 	Timeout time.Duration        // longest wait for another builder or stager
 	Logf    func(string, ...any) // one line per phase, for job logs
 	NoPack  bool                 // stage none: build in place in a shared Stage, publish no archive
+	// Publish makes sure a staged env is also in the cache (senv build and
+	// senv sbatch promise that other nodes find it there); run-time callers
+	// leave it off and pay no shared-filesystem lookup.
+	Publish bool
 	// Progress, when set, is told how long work is going (a terminal shows
 	// a bar): phase "staging" with bytes done/total, phase "building" with
 	// elapsed milliseconds and total 0, and phase "" when the work is over.
@@ -53,6 +57,11 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		if s.Stage.Ready(j.ID) {
+			if s.Publish && !s.NoPack && !s.Cache.Has(j.ID) && j.Lock != nil {
+				if err := s.republish(j); err != nil {
+					return "", "", err
+				}
+			}
 			if !s.NoPack && time.Since(s.Cache.LastUsed(j.ID)) > time.Hour {
 				s.Cache.Touch(j.ID) // gc's clock; at most hourly, to spare the shared filesystem
 			}
@@ -156,6 +165,25 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		s.logf("env %s built in place in %s", j.ID, since(start))
 	}
 	return true, s.Stage.MarkReady(j.ID)
+}
+
+// republish packs an env that is staged here but missing from the cache
+// (the cache was wiped, or collected) and publishes it.
+func (s *Store) republish(j Job) error {
+	bl, err := s.Cache.BuildLock(j.ID, s.Timeout, s.waitMsg)
+	if err != nil && !errors.Is(err, ErrNoLocks) {
+		return err
+	}
+	defer bl.Release()
+	if s.Cache.Has(j.ID) {
+		return nil
+	}
+	m, err := s.Cache.Publish(&j.Meta, j.Lock, s.Stage.Prefix(j.ID))
+	if err != nil {
+		return err
+	}
+	s.logf("env %s was staged here but not in the cache: published %d files (%s)", j.ID, m.Count(), humanBytes(m.Bytes))
+	return nil
 }
 
 func (s *Store) progress(phase string, done, total int64) {

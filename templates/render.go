@@ -33,7 +33,7 @@ type Activation struct {
 	Kind       string // "venv", "conda" or "" (modules only)
 	Prefix     string // absolute path of the environment
 	Lease      string // file to hold a shared flock on while the shell lives; "" for none
-	Ready      string // with Lease: the env's completeness marker, checked under the lease
+	Ready      string // the env's completeness marker, checked (under the lease) before use
 	SetEnv     []Var
 	// Exit makes a failure end the shell (a job script, senv run) instead
 	// of leaving the status in senv_status (an interactive eval).
@@ -94,6 +94,7 @@ func Script(header []byte, block string, payload []byte) []byte {
 // environment a job will.
 func (a Activation) Command(argv ...string) ([]string, error) {
 	a.Exit = true
+	a.Lease = "" // senv itself holds the lease, on a descriptor the payload inherits
 	block, err := a.Render()
 	if err != nil {
 		return nil, err

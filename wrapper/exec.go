@@ -104,6 +104,7 @@ func (p *Prepared) RunScript(e Execer, s *jobspec.Script, path string, args []st
 	}
 	act := p.Activation
 	act.Exit = true
+	act.Lease = "" // this process holds it, on a descriptor the payload inherits
 	block, err := act.Render()
 	if err != nil {
 		return err

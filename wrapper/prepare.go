@@ -25,6 +25,7 @@ type Options struct {
 	Upgrade  bool   // solve again and record a new lock
 	EnvID    string // env pinned by `senv sbatch`; used when the cache has it
 	NoSolve  bool   // use only a recorded lock; with none, Resolve returns no lock
+	Publish  bool   // make sure the env is in the cache, not only staged here (build, sbatch)
 	Logf     func(format string, args ...any)
 	Progress func(phase string, done, total int64) // progress of long work, for a terminal bar
 }
@@ -151,7 +152,7 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress}, nil
+	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish}, nil
 }
 
 // lock returns the spec's lock: SCRIPT.lock if there is one, else the one

@@ -472,3 +472,21 @@ func TestEvalAfterGCFails(t *testing.T) {
 		t.Errorf("eval after gc: %v\n%s", err, out)
 	}
 }
+
+// TestBuildRepublishes: `senv build` of an env that is staged here but gone
+// from the cache puts it back, so other nodes find it.
+func TestBuildRepublishes(t *testing.T) {
+	s := newSandbox(t)
+	args := append([]string{"build"}, s.pipArgs(fastManager(), "gamma")...)
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Fatalf("build: %s", errOut)
+	}
+	os.RemoveAll(filepath.Join(s.cache, "v1", "envs"))
+	os.Mkdir(filepath.Join(s.cache, "v1", "envs"), 0o755)
+	if _, errOut, code := s.run(args...); code != 0 || !strings.Contains(errOut, "published") {
+		t.Fatalf("second build: %d\n%s", code, errOut)
+	}
+	if e := s.entries(); len(e) != 1 {
+		t.Errorf("cache entries after rebuild: %v", e)
+	}
+}

@@ -46,6 +46,7 @@ func buildCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			opts.Publish = true
 			p, err := wrapper.Prepare(c.Context, &s.Env, opts)
 			if err != nil {
 				return err

@@ -193,6 +193,7 @@ func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool,
 		_, err := wrapper.Resolve(c.Context, &s.Env, opts)
 		return "", err
 	}
+	opts.Publish = true // the jobs' nodes look for it in the cache
 	p, err := wrapper.Prepare(c.Context, &s.Env, opts)
 	if err != nil {
 		return "", err
