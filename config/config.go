@@ -55,13 +55,19 @@ func fixed(v string) func(func(string) string) string {
 	return func(func(string) string) string { return v }
 }
 
-func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+// access reads and writes one field of a Config as text.
+type access struct {
+	set func(c *Config, v string) error
+	get func(c *Config) string
 }
 
-func list(p func(*Config) *[]string) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error { *p(c) = splitList(v); return nil },
-		func(c *Config) string { return strings.Join(*p(c), " ") }
+func str(p func(*Config) *string) access {
+	return access{func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }}
+}
+
+func list(p func(*Config) *[]string) access {
+	return access{func(c *Config, v string) error { *p(c) = splitList(v); return nil },
+		func(c *Config) string { return strings.Join(*p(c), " ") }}
 }
 
 // splitList reads a list setting: a TOML array arrives one item per line;
@@ -81,108 +87,64 @@ func splitList(v string) []string {
 	return out
 }
 
-func duration(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error {
+func duration(p func(*Config) *time.Duration) access {
+	return access{func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		*p(c) = d
 		return err
-	}, func(c *Config) string { return p(c).String() }
+	}, func(c *Config) string { return p(c).String() }}
 }
 
-func setting(key, help string, def func(func(string) string) string,
-	accessors func() (func(*Config, string) error, func(*Config) string)) Setting {
-	set, get := accessors()
-	return Setting{Key: key, Help: help, Default: def, set: set, get: get}
+func setting(key, help string, def func(func(string) string) string, a access) Setting {
+	return Setting{Key: key, Help: help, Default: def, set: a.set, get: a.get}
 }
 
 // Settings is every configuration key, in the order doctor prints them.
 var Settings = []Setting{
 	setting("cache_dir", "shared cache of packed environments", defaultCacheDir,
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.CacheDir })
-		}),
+		str(func(c *Config) *string { return &c.CacheDir })),
 	setting("stage_dir", "node-local directory environments run from", func(func(string) string) string { return fmt.Sprintf("/tmp/senv-%d", os.Getuid()) },
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.StageDir })
-		}),
+		str(func(c *Config) *string { return &c.StageDir })),
 	setting("python_module", "module loaded for `#ENV python X` ({version} is replaced); empty: none", fixed(""),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.PythonModule })
-		}),
+		str(func(c *Config) *string { return &c.PythonModule })),
 	setting("module_init", "module system init scripts (sh), first readable wins", fixed(strings.Join(DefaultModuleInit, "\n")),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return list(func(c *Config) *[]string { return &c.ModuleInit })
-		}),
+		list(func(c *Config) *[]string { return &c.ModuleInit })),
 	setting("default_manager", "manager when the spec names none (venv, uv, conda, mamba, micromamba); empty: automatic", fixed(""),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.DefaultManager })
-		}),
+		str(func(c *Config) *string { return &c.DefaultManager })),
 	setting("python", "base interpreter when the spec names no python version", fixed("python3"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.Python })
-		}),
+		str(func(c *Config) *string { return &c.Python })),
 	setting("uv", "uv binary", fixed("uv"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.UV })
-		}),
+		str(func(c *Config) *string { return &c.UV })),
 	setting("conda", "conda binary", fixed("conda"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.Conda })
-		}),
+		str(func(c *Config) *string { return &c.Conda })),
 	setting("mamba", "mamba binary", fixed("mamba"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.Mamba })
-		}),
+		str(func(c *Config) *string { return &c.Mamba })),
 	setting("micromamba", "micromamba binary", fixed("micromamba"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.Micromamba })
-		}),
+		str(func(c *Config) *string { return &c.Micromamba })),
 	setting("index_url", "pip/uv index for every build", fixed(""),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return str(func(c *Config) *string { return &c.IndexURL })
-		}),
+		str(func(c *Config) *string { return &c.IndexURL })),
 	setting("extra_index_url", "extra pip/uv indexes for every build", fixed(""),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return list(func(c *Config) *[]string { return &c.ExtraIndexURL })
-		}),
+		list(func(c *Config) *[]string { return &c.ExtraIndexURL })),
 	setting("find_links", "site wheelhouses for every build", fixed(""),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return list(func(c *Config) *[]string { return &c.FindLinks })
-		}),
-	setting("no_index", "use only find_links (true/false)", fixed("false"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				c.NoIndex = b
-				return err
-			}, func(c *Config) string { return strconv.FormatBool(c.NoIndex) }
-		}),
+		list(func(c *Config) *[]string { return &c.FindLinks })),
+	setting("no_index", "use only find_links (true/false)", fixed("false"), access{
+		func(c *Config, v string) (err error) { c.NoIndex, err = strconv.ParseBool(v); return err },
+		func(c *Config) string { return strconv.FormatBool(c.NoIndex) }}),
 	setting("lock_timeout", "longest wait for another build of the same environment", fixed("30m"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				c.LockTimeout = d
-				return err
-			}, func(c *Config) string { return c.LockTimeout.String() }
-		}),
-	setting("build_at", "where `senv sbatch` builds: submit or job", fixed("submit"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return func(c *Config, v string) error {
-				if v != "submit" && v != "job" {
-					return fmt.Errorf("must be submit or job")
-				}
-				c.BuildAt = v
-				return nil
-			}, func(c *Config) string { return c.BuildAt }
-		}),
+		duration(func(c *Config) *time.Duration { return &c.LockTimeout })),
+	setting("build_at", "where `senv sbatch` builds: submit or job", fixed("submit"), access{
+		func(c *Config, v string) error {
+			if v != "submit" && v != "job" {
+				return fmt.Errorf("must be submit or job")
+			}
+			c.BuildAt = v
+			return nil
+		},
+		func(c *Config) string { return c.BuildAt }}),
 	setting("prolog_timeout", "hard deadline of `senv prolog` (it then gives up and exits 0)", fixed("5m"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return duration(func(c *Config) *time.Duration { return &c.PrologTimeout })
-		}),
+		duration(func(c *Config) *time.Duration { return &c.PrologTimeout })),
 	setting("epilog_gc", "`senv epilog` removes the job user's staged envs unused this long on the node; 0: never", fixed("0s"),
-		func() (func(*Config, string) error, func(*Config) string) {
-			return duration(func(c *Config) *time.Duration { return &c.EpilogGC })
-		}),
+		duration(func(c *Config) *time.Duration { return &c.EpilogGC })),
 }
 
 // DefaultModuleInit lists the usual places of Lmod's and Environment
@@ -287,7 +249,7 @@ func find(key string) (Setting, bool) {
 
 func (c *Config) loadFile(path string) error {
 	var raw map[string]any
-	md, err := toml.DecodeFile(path, &raw)
+	_, err := toml.DecodeFile(path, &raw)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -313,7 +275,6 @@ func (c *Config) loadFile(path string) error {
 		}
 		c.Source[k] = path
 	}
-	_ = md
 	return nil
 }
 

@@ -84,7 +84,7 @@ func Prepare(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error
 		act.SetEnv = append(act.SetEnv, templates.Var{Name: name, Value: value})
 	}
 	if o.EnvID != "" {
-		if p, err := o.preparePinned(env, act); p != nil || err != nil {
+		if p, err := o.preparePinned(ctx, env, act); p != nil || err != nil {
 			return p, err
 		}
 	}
@@ -112,7 +112,7 @@ func Prepare(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error
 // preparePinned uses the env `senv sbatch` built, straight from its cache
 // entry: no spec files are read and nothing is solved at job start. It
 // returns nil, nil when the entry is gone (collected), to fall back.
-func (o Options) preparePinned(env *jobspec.Env, act templates.Activation) (*Prepared, error) {
+func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templates.Activation) (*Prepared, error) {
 	store, err := o.store(env.Stage == "none")
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func (o Options) preparePinned(env *jobspec.Env, act templates.Activation) (*Pre
 	if meta.Spec != nil {
 		p.Activation.Modules = meta.Spec.Modules
 	}
-	if err := p.stage(context.Background(), o, envsJob(o.EnvID)); err != nil {
+	if err := p.stage(ctx, o, envsJob(o.EnvID)); err != nil {
 		return nil, err
 	}
 	p.Activation.Kind, p.Activation.Prefix = meta.Kind, p.Prefix

@@ -51,11 +51,8 @@ rendered script runs this; you can too:
 				return err
 			}
 			opts.Config = cfg
-			p, err := wrapper.Prepare(c.Context, &script.Env, opts)
+			p, err := prepareHere(c, script, opts)
 			if err != nil {
-				return err
-			}
-			if err := stageOnNodes(c, p); err != nil {
 				return err
 			}
 			return printActivation(p, c, format)

@@ -10,22 +10,23 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/wrapper"
 )
 
 // openStore opens the cache and this node's stage for the cache commands.
-func openStore(c *cli.Context) (envs.Cache, envs.Stage, error) {
+func openStore(c *cli.Context) (*config.Config, envs.Cache, envs.Stage, error) {
 	cfg, err := loadConfig(c, nil)
 	if err != nil {
-		return envs.Cache{}, envs.Stage{}, err
+		return nil, envs.Cache{}, envs.Stage{}, err
 	}
 	cache, err := envs.OpenCache(cfg.CacheDir)
 	if err != nil {
-		return cache, envs.Stage{}, err
+		return nil, cache, envs.Stage{}, err
 	}
 	stage, err := envs.OpenStage(cfg.StageDir)
-	return cache, stage, err
+	return cfg, cache, stage, err
 }
 
 // lsEntry is one row of `senv ls`.
@@ -47,7 +48,7 @@ Examples:
    senv ls --json | jq '.[] | select(.staged_here) | .id'`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			cache, stage, err := openStore(c)
+			_, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
@@ -97,7 +98,7 @@ Example:
 			if c.NArg() == 0 {
 				return usagef("senv rm needs at least one ID (see senv ls)")
 			}
-			cache, stage, err := openStore(c)
+			_, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
@@ -156,11 +157,7 @@ Examples:
 			if err != nil {
 				return usagef("--older-than %q: %v", c.String("older-than"), err)
 			}
-			cfg, err := loadConfig(c, nil)
-			if err != nil {
-				return err
-			}
-			cache, stage, err := openStore(c)
+			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
