@@ -539,18 +539,16 @@ class Bench:
                 prof["perf-report"] = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")][:25]
         if not self.quick and shutil.which("go"):
             count = self.runs
-            log("profile: go test -bench on envs.Unpack, its steps and the proposed variants (-count %d, medians)" % count)
+            log("profile: go test -bench on envs.Unpack, its steps and the manifest (-count %d, medians)" % count)
             entries = [("scientific stack", self.entry(env_id)), ("syn20k", self.entry(self.syn["syn20k"]))]
             prof["go-bench"] = []
             for name, entry in entries:
                 env = dict(self.env, SENV_BENCH_ENTRY=entry, SENV_BENCH_SCRATCH=self.work)
                 p = subprocess.run(["go", "test", "./bench/unpack", "-run", "^$", "-bench", "^Benchmark(Unpack|Steps|Manifest)$",
                                     "-benchtime", "2x", "-count", str(count)], env=env, capture_output=True, text=True, cwd=self.a.repo)
-                q = subprocess.run(["go", "test", "./bench/unpack", "-run", "^$", "-bench", "^BenchmarkVariants$",
-                                    "-benchtime", "%dx" % count, "-timeout", "30m"], env=env, capture_output=True, text=True, cwd=self.a.repo)
                 with open(os.path.join(pdir, "go-bench-%s.txt" % name.replace(" ", "-")), "w") as fh:
-                    fh.write(p.stdout + p.stderr + q.stdout + q.stderr)
-                prof["go-bench"] += ["%s: %s" % (name, ln) for ln in bench_medians(p.stdout + q.stdout)]
+                    fh.write(p.stdout + p.stderr)
+                prof["go-bench"] += ["%s: %s" % (name, ln) for ln in bench_medians(p.stdout)]
             log("profile: envs.Unpack alone under -cpuprofile")
             cpu = os.path.join(pdir, "unpack-cpu.pprof")
             binp = os.path.join(pdir, "unpack.test")
@@ -616,21 +614,16 @@ class Bench:
 
 
 def bench_medians(out):
-    """Median ms per benchmark over -count repetitions, as lines; the
-    NAME-ms metrics of BenchmarkVariants (already medians) one per line."""
-    runs, lines = {}, []
+    """Median ms per benchmark over -count repetitions, as lines."""
+    runs = {}
     for ln in out.splitlines():
         f = ln.split()
         if not ln.startswith("Benchmark") or len(f) < 4:
             continue
         name = re.sub(r"-\d+$", "", f[0])
-        if name == "BenchmarkVariants":
-            for value, unit in zip(f[4::2], f[5::2]):
-                if unit.endswith("-ms"):
-                    lines.append("%-45s %8.1f ms (median of the rounds)" % ("Variants/" + unit[:-3], float(value)))
-        elif f[3] == "ns/op":
+        if f[3] == "ns/op":
             runs.setdefault(name, []).append(float(f[2]))
-    return ["%-45s %8.1f ms/op (median of %d)" % (k, statistics.median(v) / 1e6, len(v)) for k, v in runs.items()] + lines
+    return ["%-45s %8.1f ms/op (median of %d)" % (k, statistics.median(v) / 1e6, len(v)) for k, v in runs.items()]
 
 
 def loadavg():

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -15,16 +16,18 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
 
-// Manifest lists every entry of a packed environment in archive order.
+// Manifest lists every entry of a packed environment in archive order, and
+// the archive's chunks.
 type Manifest struct {
-	Files []FileEntry `json:"files"`
-	Bytes int64       `json:"bytes"` // total size of regular files
+	Files  []FileEntry `json:"files"`
+	Chunks []Chunk     `json:"chunks"`
+	Bytes  int64       `json:"bytes"` // total size of regular files
 }
 
 // FileEntry is one file, directory or symlink of an environment.
@@ -34,6 +37,17 @@ type FileEntry struct {
 	Size   int64       `json:"size,omitempty"`
 	SHA256 string      `json:"sha256,omitempty"`
 	Link   string      `json:"link,omitempty"`
+}
+
+// Chunk is one zstd frame of the archive. Each frame holds whole tar
+// entries, so chunks can be decompressed and extracted in parallel, while
+// the archive as a whole stays one plain tar stream (`zstd -d | tar -x`
+// reads it). The sha256 of the compressed bytes is what staging verifies.
+type Chunk struct {
+	Offset int64  `json:"offset"` // of the frame in the archive
+	Size   int64  `json:"size"`   // compressed bytes
+	First  int    `json:"first"`  // index in Files of its first entry
+	SHA256 string `json:"sha256"` // of the compressed bytes
 }
 
 // Count returns the number of regular files.
@@ -47,15 +61,24 @@ func (m *Manifest) Count() int {
 	return n
 }
 
-// Pack writes the tree at root as a zstd-compressed tar to w and returns its
-// manifest. Only regular files, directories and symlinks are allowed.
+// ChunkTarget is the uncompressed size after which Pack starts a new chunk.
+// Smaller chunks spread staging over more cores; each one restarts zstd's
+// window, which costs about 1% of compression at this size.
+const ChunkTarget = 4 << 20
+
+// Pack writes the tree at root as a zstd-compressed tar to w, one zstd frame
+// per chunk of about ChunkTarget bytes, and returns its manifest. Only
+// regular files, directories and symlinks are allowed.
 func Pack(root string, w io.Writer) (*Manifest, error) {
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	m := &Manifest{}
+	cw := &chunkWriter{w: w, h: sha256.New()}
+	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	if err != nil {
 		return nil, fmt.Errorf("failed to start compressor: %w", err)
 	}
-	tw := tar.NewWriter(zw)
-	m := &Manifest{}
+	in := &countWriter{w: zw}
+	tw := tar.NewWriter(in)
+	cw.start(0)
 	buf := make([]byte, 256<<10)
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -68,6 +91,18 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 		info, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if in.n >= ChunkTarget { // end the frame between entries
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
+			cw.end()
+			cw.start(len(m.Files))
+			zw.Reset(cw)
+			in.n = 0
 		}
 		e := FileEntry{Path: filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModeType | fs.ModePerm)}
 		hdr := &tar.Header{Name: e.Path, Mode: int64(info.Mode().Perm()), ModTime: info.ModTime(), Format: tar.FormatPAX}
@@ -113,77 +148,275 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = cw.err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to pack %s: %w", root, err)
 	}
+	cw.end()
+	m.Chunks = cw.chunks
 	return m, nil
 }
 
-// Unpack extracts a Pack archive into root, which must not exist, checking
-// every entry against the manifest: same order, path, type, mode, size and
-// sha256. Any difference is an error, and the caller removes root.
-//
-// One goroutine decompresses and reads the archive, creating directories
-// and symlinks in order; regular files go to writer goroutines that check
-// their sha256 and write them, so that hashing and the per-file system
-// calls, which dominate staging, use every core.
-func Unpack(r io.Reader, root string, m *Manifest) error {
-	zr, err := zstd.NewReader(bufio.NewReaderSize(r, 1<<20))
-	if err != nil {
-		return fmt.Errorf("failed to start decompressor: %w", err)
+// chunkWriter writes the compressed archive and records its chunks.
+type chunkWriter struct {
+	w      io.Writer
+	off    int64
+	h      hash.Hash
+	chunks []Chunk
+	err    error
+}
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.off += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
 	}
-	defer zr.Close()
+	return n, err
+}
+
+func (c *chunkWriter) start(first int) {
+	c.h.Reset()
+	c.chunks = append(c.chunks, Chunk{Offset: c.off, First: first})
+}
+
+func (c *chunkWriter) end() {
+	ch := &c.chunks[len(c.chunks)-1]
+	ch.Size = c.off - ch.Offset
+	ch.SHA256 = hex.EncodeToString(c.h.Sum(nil))
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Unpack extracts a Pack archive of size bytes into root, which must not
+// exist, checking it against the manifest: every entry in the same order
+// with the same path, type, mode and size, and each chunk's compressed
+// bytes against its sha256. Any difference is an error, and the caller
+// removes root. progress, if set, is called with the compressed bytes read
+// so far.
+//
+// The manifest's directories are created first; then chunks are extracted
+// in parallel, one goroutine per core, each writing its own files. A
+// directory that the manifest makes read-only gets its mode last.
+func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(done, total int64)) error {
+	if err := checkManifest(m, size); err != nil {
+		return fmt.Errorf("failed to unpack: %w", err)
+	}
 	if err := mkdirMode(root, 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", root, err)
 	}
-	w := newWriters(runtime.NumCPU())
-	err = readArchive(tar.NewReader(zr), root, m, w)
-	if werr := w.wait(); err == nil {
-		err = werr
-	}
-	return err
-}
-
-// readArchive walks the archive, checking each entry against the manifest,
-// and hands regular files to w.
-func readArchive(tr *tar.Reader, root string, m *Manifest, w *writers) error {
-	// every entry's parent must be a directory this unpack made: a symlink
-	// entry followed by "link/file" would otherwise write through the link
-	dirs := map[string]bool{".": true}
-	for i := 0; ; i++ {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			if i != len(m.Files) {
-				return fmt.Errorf("failed to unpack: archive has %d entries, manifest %d", i, len(m.Files))
-			}
-			return nil
+	var fixModes []FileEntry
+	for _, e := range m.Files {
+		if !e.Mode.IsDir() {
+			continue
 		}
-		if err != nil {
+		perm := e.Mode.Perm()
+		if perm&0o700 != 0o700 {
+			fixModes = append(fixModes, e)
+			perm |= 0o700 // writable until its files are in
+		}
+		if err := mkdirMode(filepath.Join(root, filepath.FromSlash(e.Path)), perm); err != nil {
 			return fmt.Errorf("failed to unpack: %w", err)
 		}
-		if i >= len(m.Files) {
-			return fmt.Errorf("failed to unpack: archive has more entries than the manifest")
+	}
+	u := &unpacker{root: root, m: m, size: size, progress: progress}
+	workers := min(runtime.GOMAXPROCS(0), len(m.Chunks), 16)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.work(r, workers == 1)
+		}()
+	}
+	wg.Wait()
+	if u.err != nil {
+		return u.err
+	}
+	for i := len(fixModes) - 1; i >= 0; i-- {
+		e := fixModes[i]
+		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(e.Path)), e.Mode.Perm()); err != nil {
+			return fmt.Errorf("failed to unpack: %w", err)
 		}
-		if !dirs[path.Dir(hdr.Name)] {
-			return fmt.Errorf("failed to unpack %s: its parent is not a directory of the archive", hdr.Name)
+	}
+	return nil
+}
+
+// checkManifest refuses a manifest that could make Unpack write outside
+// root or leave part of the archive unread: every path is local, unique and
+// inside a directory listed before it, and the chunks tile the archive.
+func checkManifest(m *Manifest, size int64) error {
+	dirs := map[string]bool{".": true}
+	seen := make(map[string]bool, len(m.Files))
+	for _, e := range m.Files {
+		if !localPath(e.Path) || seen[e.Path] {
+			return fmt.Errorf("manifest entry %q is not a unique path inside the env", e.Path)
 		}
-		if err := extract(tr, hdr, root, m.Files[i], w); err != nil {
-			return fmt.Errorf("failed to unpack %s: %w", hdr.Name, err)
+		// a symlink entry "lib" followed by "lib/x" would write through the link
+		if !dirs[path.Dir(e.Path)] {
+			return fmt.Errorf("manifest entry %q: its parent is not a directory of the env", e.Path)
 		}
-		if hdr.Typeflag == tar.TypeDir {
-			dirs[hdr.Name] = true
+		seen[e.Path] = true
+		if e.Mode.IsDir() {
+			dirs[e.Path] = true
 		}
-		if err := w.failed(); err != nil {
-			return err
+	}
+	if len(m.Chunks) == 0 {
+		return errors.New("the manifest lists no chunks (an entry written by senv before 0.1; remove it with `senv rm` and build again)")
+	}
+	var off int64
+	for i, c := range m.Chunks {
+		if c.Offset != off || c.Size <= 0 || c.First < 0 || c.First > len(m.Files) || (i > 0 && c.First < m.Chunks[i-1].First) {
+			return fmt.Errorf("manifest chunk %d is out of place", i)
+		}
+		off += c.Size
+	}
+	if off != size {
+		return fmt.Errorf("archive is %d bytes, its chunks %d", size, off)
+	}
+	return nil
+}
+
+// unpacker is the state Unpack's goroutines share.
+type unpacker struct {
+	root     string
+	m        *Manifest
+	size     int64
+	next     atomic.Int64 // next chunk to take
+	read     atomic.Int64 // compressed bytes read, for progress
+	progress func(done, total int64)
+	mu       sync.Mutex // guards err and calls to progress
+	err      error
+}
+
+func (u *unpacker) fail(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err == nil {
+		u.err = err
+	}
+}
+
+func (u *unpacker) failed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err != nil
+}
+
+func (u *unpacker) report(n int) {
+	done := u.read.Add(int64(n))
+	if u.progress != nil {
+		u.mu.Lock()
+		u.progress(done, u.size)
+		u.mu.Unlock()
+	}
+}
+
+// work extracts chunks until none is left or one failed. A lone worker
+// lets the decoder use its own goroutines instead.
+func (u *unpacker) work(r io.ReaderAt, alone bool) {
+	conc := 1
+	if alone {
+		conc = 0 // the decoder's default
+	}
+	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(conc))
+	if err != nil {
+		u.fail(fmt.Errorf("failed to start decompressor: %w", err))
+		return
+	}
+	defer zr.Close()
+	buf := make([]byte, 256<<10)
+	for !u.failed() {
+		i := int(u.next.Add(1) - 1)
+		if i >= len(u.m.Chunks) {
+			return
+		}
+		if err := u.chunk(r, i, zr, buf); err != nil {
+			u.fail(fmt.Errorf("failed to unpack chunk %d of the archive: %w", i, err))
 		}
 	}
 }
 
-func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, w *writers) error {
-	if hdr.Name != want.Path || !localPath(hdr.Name) {
+// chunk extracts chunk i and then checks its sha256.
+func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, buf []byte) error {
+	c := u.m.Chunks[i]
+	last := len(u.m.Files)
+	if i+1 < len(u.m.Chunks) {
+		last = u.m.Chunks[i+1].First
+	}
+	h := sha256.New()
+	src := &hashReader{r: io.NewSectionReader(r, c.Offset, c.Size), h: h, report: u.report}
+	if err := zr.Reset(bufio.NewReaderSize(src, 256<<10)); err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for k := c.First; ; k++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if k != last {
+				return fmt.Errorf("it ends after %d entries, the manifest lists %d", k-c.First, last-c.First)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if k >= last {
+			return errors.New("it holds more entries than the manifest lists")
+		}
+		if err := u.extract(tr, hdr, u.m.Files[k], buf); err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	}
+	// read to the end, so that the hash covers the whole chunk
+	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
+		return err
+	}
+	if src.n != c.Size || hex.EncodeToString(h.Sum(nil)) != c.SHA256 {
+		return errors.New("content does not match the manifest's sha256")
+	}
+	return nil
+}
+
+// hashReader hashes and counts what is read through it.
+type hashReader struct {
+	r      io.Reader
+	h      hash.Hash
+	n      int64
+	report func(int)
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	h.report(n)
+	return n, err
+}
+
+// extract checks one entry against the manifest and writes it. Its
+// directory exists already (Unpack made every directory first).
+func (u *unpacker) extract(tr *tar.Reader, hdr *tar.Header, want FileEntry, buf []byte) error {
+	if hdr.Name != want.Path {
 		return fmt.Errorf("entry does not match manifest entry %q", want.Path)
 	}
-	dst := filepath.Join(root, filepath.FromSlash(hdr.Name))
+	dst := filepath.Join(u.root, filepath.FromSlash(hdr.Name))
 	perm := fs.FileMode(hdr.Mode).Perm()
 	if perm != want.Mode.Perm() {
 		return fmt.Errorf("mode %v, manifest says %v", perm, want.Mode.Perm())
@@ -193,7 +426,7 @@ func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, w *wr
 		if !want.Mode.IsDir() {
 			return errors.New("directory, manifest says otherwise")
 		}
-		return mkdirMode(dst, perm)
+		return nil
 	case tar.TypeSymlink:
 		if want.Mode&fs.ModeSymlink == 0 || hdr.Linkname != want.Link {
 			return errors.New("symlink does not match manifest")
@@ -203,134 +436,45 @@ func extract(tr *tar.Reader, hdr *tar.Header, root string, want FileEntry, w *wr
 		if !want.Mode.IsRegular() || hdr.Size != want.Size {
 			return errors.New("file does not match manifest")
 		}
-		j := fileJob{dst: dst, perm: perm, mtime: hdr.ModTime, sha256: want.SHA256}
-		if hdr.Size > maxQueuedFile {
-			return j.stream(tr) // a large library: bounded memory beats parallelism
-		}
-		j.data = make([]byte, hdr.Size)
-		if _, err := io.ReadFull(tr, j.data); err != nil {
-			return err
-		}
-		w.add(j)
-		return nil
+		return writeFile(dst, perm, hdr, tr, buf)
 	}
 	return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
 }
 
-// maxQueuedFile is the largest file handed to a writer goroutine; the
-// queue holds at most 32 of them, so staging needs at most 128 MiB.
-const maxQueuedFile = 4 << 20
-
-// fileJob is one regular file to verify and write.
-type fileJob struct {
-	dst    string
-	perm   fs.FileMode
-	mtime  time.Time
-	data   []byte
-	sha256 string
-}
-
-// writers is a pool of goroutines writing files; the first error stops it.
-type writers struct {
-	jobs chan fileJob
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	err  error
-}
-
-func newWriters(n int) *writers {
-	w := &writers{jobs: make(chan fileJob, 32)}
-	for i := 0; i < max(n, 1); i++ {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			for j := range w.jobs {
-				if w.failed() != nil {
-					continue // drain
-				}
-				if err := j.write(); err != nil {
-					w.mu.Lock()
-					if w.err == nil {
-						w.err = fmt.Errorf("failed to unpack %s: %w", j.dst, err)
-					}
-					w.mu.Unlock()
-				}
-			}
-		}()
-	}
-	return w
-}
-
-func (w *writers) add(j fileJob) { w.jobs <- j }
-
-func (w *writers) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
-
-// wait stops the pool after the queued files and returns the first error.
-func (w *writers) wait() error {
-	close(w.jobs)
-	w.wg.Wait()
-	return w.failed()
-}
-
-// write checks the file's sha256, then creates it with its mode and mtime
-// through the bare descriptor (os.File would register every file with the
-// poller, a few system calls each). The mtime matters: Python trusts a .pyc
-// only while its source keeps the mtime recorded in it.
-func (j fileJob) write() error {
-	sum := sha256.Sum256(j.data)
-	if hex.EncodeToString(sum[:]) != j.sha256 {
-		return errors.New("content does not match manifest sha256")
-	}
-	return j.create(func(fd int) error { return writeAll(fd, j.data) })
-}
-
-// stream writes a file straight from r, checking its sha256 as it goes.
-func (j fileJob) stream(r io.Reader) error {
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	err := j.create(func(fd int) error {
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				h.Write(buf[:n])
-				if werr := writeAll(fd, buf[:n]); werr != nil {
-					return werr
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	})
-	if err == nil && hex.EncodeToString(h.Sum(nil)) != j.sha256 {
-		err = errors.New("content does not match manifest sha256")
-	}
-	return err
-}
-
-// create makes the file, lets fill write its content, then sets mode and
-// mtime.
-func (j fileJob) create(fill func(fd int) error) error {
-	fd, err := unix.Open(j.dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(j.perm))
+// writeFile creates dst and copies the entry's content into it through the
+// bare descriptor (os.File would register every file with the poller, a few
+// system calls each), then sets mode and mtime. The mtime matters: Python
+// trusts a .pyc only while its source keeps the mtime recorded in it.
+func writeFile(dst string, perm fs.FileMode, hdr *tar.Header, r io.Reader, buf []byte) error {
+	fd, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm))
 	if err != nil {
 		return err
 	}
-	err = fill(fd)
-	if err == nil && j.perm&umask != 0 {
-		err = unix.Fchmod(fd, uint32(j.perm))
+	var n int64
+	for err == nil {
+		var k int
+		k, err = r.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			if werr := writeAll(fd, buf[:k]); werr != nil {
+				err = werr
+			}
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+		if n != hdr.Size {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err == nil && perm&umask != 0 {
+		err = unix.Fchmod(fd, uint32(perm))
 	}
 	if err == nil {
-		mt := unix.NsecToTimespec(j.mtime.UnixNano())
+		mt := unix.NsecToTimespec(hdr.ModTime.UnixNano())
 		err = unix.UtimesNanoAt(fd, "", []unix.Timespec{mt, mt}, unix.AT_EMPTY_PATH)
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) { // kernels without AT_EMPTY_PATH here
-			err = unix.UtimesNanoAt(unix.AT_FDCWD, j.dst, []unix.Timespec{mt, mt}, 0)
+			err = unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{mt, mt}, 0)
 		}
 	}
 	if cerr := unix.Close(fd); err == nil {

@@ -3,7 +3,6 @@ package envs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -111,8 +110,8 @@ func (s Stage) MarkReady(id string) error {
 	return nil
 }
 
-// FromCache stages entry id of c onto this node under Lock, verifying every
-// file against the manifest while it extracts. It returns the manifest.
+// FromCache stages entry id of c onto this node under Lock, verifying the
+// archive against the manifest while it extracts. It returns the manifest.
 func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (*Manifest, error) {
 	m, err := c.Manifest(id)
 	if err != nil {
@@ -126,32 +125,15 @@ func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (
 	if err := s.Reset(id); err != nil {
 		return nil, err
 	}
-	var r io.Reader = f
-	if progress != nil {
-		if info, err := f.Stat(); err == nil {
-			r = &countingReader{r: f, total: info.Size(), report: progress}
-		}
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
-	if err := Unpack(r, s.Prefix(id), m); err != nil {
+	if err := Unpack(f, info.Size(), s.Prefix(id), m, progress); err != nil {
 		_ = os.RemoveAll(s.Prefix(id))
 		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
 	return m, s.MarkReady(id)
-}
-
-// countingReader reports how much of a file has been read.
-type countingReader struct {
-	r      io.Reader
-	done   int64
-	total  int64
-	report func(done, total int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.done += int64(n)
-	c.report(c.done, c.total)
-	return n, err
 }
 
 // ReadyPath is the completeness marker of env id.
