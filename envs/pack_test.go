@@ -346,3 +346,24 @@ func TestPublishNeverReplaces(t *testing.T) {
 		t.Errorf("temp left: %v", left)
 	}
 }
+
+// TestPackChunksManySmallFiles: an env of many small files is cut every
+// ChunkEntries entries, so that it too stages on every core.
+func TestPackChunksManySmallFiles(t *testing.T) {
+	src := tree(t)
+	for i := range 600 {
+		os.WriteFile(filepath.Join(src, "lib", "pkg", fmt.Sprintf("m%03d.py", i)), []byte(fmt.Sprintf("X = %d\n", i)), 0o644)
+	}
+	data, m := packBytes(t, src)
+	if want := (len(m.Files) + ChunkEntries - 1) / ChunkEntries; len(m.Chunks) != want {
+		t.Errorf("%d entries in %d chunks, want %d", len(m.Files), len(m.Chunks), want)
+	}
+	dst, err := unpackBytes(data, m)
+	defer os.RemoveAll(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(dst, m); err != nil {
+		t.Fatal(err)
+	}
+}
