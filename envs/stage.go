@@ -69,10 +69,15 @@ func (s Stage) Prefix(id string) string { return filepath.Join(s.Dir, id) }
 
 func (s Stage) meta(id, ext string) string { return filepath.Join(s.Dir, ".senv", id+"."+ext) }
 
-// Ready reports whether env id is staged and complete on this node.
+// Ready reports whether env id is staged and complete on this node: its
+// marker exists, and so does its directory (a /tmp cleaner or a user may
+// have removed the env and left the marker).
 func (s Stage) Ready(id string) bool {
-	_, err := os.Stat(s.meta(id, "done"))
-	return err == nil
+	if _, err := os.Stat(s.meta(id, "done")); err != nil {
+		return false
+	}
+	info, err := os.Lstat(s.Prefix(id))
+	return err == nil && info.IsDir()
 }
 
 // Lock takes the node-local lock of env id, waiting up to timeout.

@@ -490,3 +490,23 @@ func TestBuildRepublishes(t *testing.T) {
 		t.Errorf("cache entries after rebuild: %v", e)
 	}
 }
+
+// TestRestagesRemovedEnv: a staged env whose directory was removed (a /tmp
+// cleaner, a user's rm -rf) while its marker stayed is staged again from
+// the cache, not run half-present.
+func TestRestagesRemovedEnv(t *testing.T) {
+	s := newSandbox(t)
+	args := append(append([]string{"run"}, s.pipArgs(fastManager(), "gamma")...), "--", "python", "-c", "import gamma")
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Fatalf("first run: %s", errOut)
+	}
+	envDirs, _ := filepath.Glob(filepath.Join(s.stage, "[0-9a-f]*"))
+	if len(envDirs) != 1 {
+		t.Fatalf("staged envs: %v", envDirs)
+	}
+	os.RemoveAll(envDirs[0])
+	_, errOut, code := s.run(args...)
+	if code != 0 || !strings.Contains(errOut, "cache hit, staged") {
+		t.Errorf("run after the env dir was removed: exit %d\n%s", code, errOut)
+	}
+}
