@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -111,7 +112,9 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 			in.n = 0
 		}
 		e := FileEntry{Path: filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModeType | fs.ModePerm)}
-		hdr := &tar.Header{Name: e.Path, Mode: int64(info.Mode().Perm()), ModTime: info.ModTime(), Format: tar.FormatPAX}
+		// whole seconds, as tar keeps them and Python's .pyc check reads
+		// them: most headers then fit one ustar block, with no PAX record
+		hdr := &tar.Header{Name: e.Path, Mode: int64(info.Mode().Perm()), ModTime: info.ModTime().Truncate(time.Second)}
 		switch {
 		case info.Mode().IsRegular():
 			hdr.Typeflag, hdr.Size = tar.TypeReg, info.Size()
@@ -347,19 +350,20 @@ func (u *unpacker) work(r io.ReaderAt, alone bool) {
 	}
 	defer zr.Close()
 	buf := make([]byte, 256<<10)
+	br := bufio.NewReaderSize(nil, 256<<10)
 	for !u.failed() {
 		i := int(u.next.Add(1) - 1)
 		if i >= len(u.m.Chunks) {
 			return
 		}
-		if err := u.chunk(r, i, zr, buf); err != nil {
+		if err := u.chunk(r, i, zr, br, buf); err != nil {
 			u.fail(fmt.Errorf("failed to unpack chunk %d of the archive: %w", i, err))
 		}
 	}
 }
 
 // chunk extracts chunk i and then checks its sha256.
-func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, buf []byte) error {
+func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, br *bufio.Reader, buf []byte) error {
 	c := u.m.Chunks[i]
 	last := len(u.m.Files)
 	if i+1 < len(u.m.Chunks) {
@@ -367,7 +371,8 @@ func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, buf []byte) err
 	}
 	h := sha256.New()
 	src := &hashReader{r: io.NewSectionReader(r, c.Offset, c.Size), h: h, report: u.report}
-	if err := zr.Reset(bufio.NewReaderSize(src, 256<<10)); err != nil {
+	br.Reset(src)
+	if err := zr.Reset(br); err != nil {
 		return err
 	}
 	tr := tar.NewReader(zr)

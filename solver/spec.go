@@ -12,10 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
@@ -358,22 +356,3 @@ func (s *Spec) addEnvFile(path string) error {
 	}
 	return nil
 }
-
-// Platform names what compiled packages depend on: OS, architecture and C
-// library version ("linux-amd64-glibc2.36").
-func Platform() string {
-	p := runtime.GOOS + "-" + runtime.GOARCH
-	if v := glibcVersion(); v != "" {
-		p += "-glibc" + v
-	}
-	return p
-}
-
-// glibcVersion asks getconf once per process; "" where there is no glibc.
-var glibcVersion = sync.OnceValue(func() string {
-	out, err := exec.Command("getconf", "GNU_LIBC_VERSION").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "glibc ")
-})
