@@ -283,6 +283,18 @@ class Bench:
         r["pip"] = self.measure(self.pip_install(self.a.wheels_sci, SCI, IMPORT), setup=self.reset_target,
                                 runs=pip_runs, warmup=0 if self.quick else 1)
         self.reset_target()
+        one_cpu = not self.quick and shutil.which("taskset") and (os.cpu_count() or 1) > 1
+        if one_cpu:
+            # how each method scales with cores: the same cases on one CPU
+            runs1 = max(3, self.runs // 2)
+            log("warm start on one CPU (taskset -c 0): tar, senv, per-job pip (%d runs)" % runs1)
+            pin = ["taskset", "-c", "0"]
+            r.update({k + "_1cpu": v for k, v in self.measure_group({
+                "tar": (pin + self.tar_proxy(archive, IMPORT), self.reset_target),
+                "senv": (pin + self.senv_run(flags, ["python", "-c", IMPORT]), self.reset_stage),
+            }, runs=runs1).items()})
+            r["pip_1cpu"] = self.measure(pin + self.pip_install(self.a.wheels_sci, SCI, IMPORT), setup=self.reset_target, runs=runs1, warmup=0)
+            self.reset_target()
         staged = [parse_staged(e) for e in r["senv_true"]["stderr"]]
         staged = [s for s in staged if s]
         r["senv_reported_stage"] = statistics.median(s[2] for s in staged) if staged else None
@@ -310,6 +322,15 @@ class Bench:
                                      "%s%s" % (fmt_delta(r["import_first"]["median"] - r["import_again"]["median"]),
                                                ": .pyc recompiled (stale)" if r["import_first"]["median"] - r["import_again"]["median"] > 0.05 else "")),
                    ])
+        if one_cpu:
+            rows = []
+            for name, key in (("tar + zstd proxy", "tar"), ("**senv run**", "senv"), ("per-job venv + pip", "pip")):
+                one, two = r[key + "_1cpu"]["median"], r[key]["median"]
+                rows.append([name, fmt_s(one), fmt_s(two), "%.2f×" % (one / two)])
+            rows.append(["per-job pip / senv", "%.1f×" % (r["pip_1cpu"]["median"] / r["senv_1cpu"]["median"]),
+                         "%.1f×" % (r["pip"]["median"] / r["senv"]["median"]), ""])
+            self.table("1c. Warm start (import payload) on one CPU (`taskset -c 0`, %d runs) and on both" % r["senv_1cpu"]["n"],
+                       ["method", "1 CPU", "%d CPUs" % os.cpu_count(), "speed-up"], rows)
         ratio = r["senv"]["median"] / base["median"]
         self.target("warm start ≤ 1.2× tar+zstd proxy (import payload)", "%.2f×" % ratio, "≤ 1.20×", ratio <= 1.2)
         ratio2 = r["senv_true"]["median"] / r["tar_true"]["median"]
