@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -369,5 +370,34 @@ func TestPackChunksManySmallFiles(t *testing.T) {
 	}
 	if err := Verify(dst, m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPublishedManifestsAgree: the entry's manifest.json (for people and
+// tools) and manifest.gob (what staging reads) are the same manifest.
+func TestPublishedManifestsAgree(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := &Meta{ID: "0123456789abcdef", Manager: "venv"}
+	want, err := c.Publish(meta, testLock(), bigTree(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromJSON Manifest
+	if err := readJSON(filepath.Join(c.Entry(meta.ID), manifestName), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	fromGob, err := c.Manifest(meta.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want, &fromJSON) || !reflect.DeepEqual(want, fromGob) {
+		t.Errorf("manifests differ: json %d files %d chunks, gob %d files %d chunks, packed %d files %d chunks",
+			len(fromJSON.Files), len(fromJSON.Chunks), len(fromGob.Files), len(fromGob.Chunks), len(want.Files), len(want.Chunks))
+	}
+	if len(want.Chunks) < 2 {
+		t.Errorf("want several chunks, got %d", len(want.Chunks))
 	}
 }
