@@ -23,10 +23,12 @@ unit:
 e2e:
 	$(GO) test -count=1 -timeout 30m -tags e2e ./e2e/
 
-# each fuzz target for a short fixed time
+# each fuzz target for a short fixed time; minimizing each new input for up
+# to a second (the default, 60s, spent the whole budget minimizing: 20k execs
+# instead of 370k in 15s)
 fuzz:
-	$(GO) test ./jobspec/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./templates/ -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./jobspec/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./templates/ -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 test: lint unit e2e fuzz
 
