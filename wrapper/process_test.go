@@ -510,3 +510,41 @@ func TestRestagesRemovedEnv(t *testing.T) {
 		t.Errorf("run after the env dir was removed: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestLsAndRmStageNone: `stage none` envs live in the cache's shared dir
+// with no cache entry; senv ls lists them and senv rm removes them.
+func TestLsAndRmStageNone(t *testing.T) {
+	s := newSandbox(t)
+	args := append(append([]string{"run"}, s.pipArgs(fastManager(), "gamma")...), "--stage", "none", "--", "python", "-c", "import gamma")
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Fatalf("run: %s", errOut)
+	}
+	ls := func() []map[string]any {
+		out, errOut, code := s.run("ls", "--json")
+		if code != 0 {
+			t.Fatalf("ls: %s", errOut)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("ls --json: %v\n%s", err, out)
+		}
+		return rows
+	}
+	rows := ls()
+	if len(rows) != 1 || rows[0]["stage_none"] != true || !strings.HasPrefix(rows[0]["prefix"].(string), s.cache) {
+		t.Fatalf("ls after a stage none run: %v", rows)
+	}
+	if out, _, _ := s.run("ls"); !strings.Contains(out, "stage none") {
+		t.Errorf("ls table does not say stage none:\n%s", out)
+	}
+	id := rows[0]["id"].(string)
+	if _, errOut, code := s.run("rm", id); code != 0 {
+		t.Fatalf("rm %s: %s", id, errOut)
+	}
+	if rows := ls(); len(rows) != 0 {
+		t.Errorf("ls after rm: %v", rows)
+	}
+	if _, err := os.Stat(filepath.Join(s.cache, "v1", "shared", id)); err == nil {
+		t.Error("rm left the env in the shared dir")
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,11 +30,23 @@ func openStore(c *cli.Context) (*config.Config, envs.Cache, envs.Stage, error) {
 	return cfg, cache, stage, err
 }
 
+// sharedStage opens the cache's dir of `stage none` envs; ok is false when
+// there is none (nobody used `stage none` with this cache).
+func sharedStage(cfg *config.Config) (stage envs.Stage, ok bool) {
+	dir := wrapper.SharedStageDir(cfg)
+	if _, err := os.Stat(dir); err != nil {
+		return envs.Stage{}, false
+	}
+	stage, err := envs.OpenStage(dir)
+	return stage, err == nil
+}
+
 // lsEntry is one row of `senv ls`.
 type lsEntry struct {
 	*envs.Meta
-	LastUsed time.Time `json:"last_used"`
-	Staged   bool      `json:"staged_here"`
+	LastUsed  time.Time `json:"last_used"`
+	Staged    bool      `json:"staged_here"`
+	StageNone bool      `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
 }
 
 func lsCommand() *cli.Command {
@@ -41,14 +54,15 @@ func lsCommand() *cli.Command {
 		Name:  "ls",
 		Usage: "list the cached environments",
 		Description: `Columns: ID, NAME (#ENV name), MANAGER, SIZE (unpacked), FILES, CREATED,
-LAST USED, STAGED (on this node).
+LAST USED, STAGED (on this node). Envs built with "stage none" live in the
+cache's shared dir and are listed last, with their path.
 
 Examples:
    senv ls
    senv ls --json | jq '.[] | select(.staged_here) | .id'`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			_, cache, stage, err := openStore(c)
+			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
@@ -60,6 +74,18 @@ Examples:
 			for i, m := range metas {
 				rows[i] = lsEntry{Meta: m, LastUsed: cache.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
 			}
+			if shared, ok := sharedStage(cfg); ok {
+				staged, err := shared.List()
+				if err != nil {
+					return err
+				}
+				for _, e := range staged {
+					if e.Ready {
+						rows = append(rows, lsEntry{Meta: &envs.Meta{ID: e.ID, Prefix: shared.Prefix(e.ID)},
+							LastUsed: e.Modified, StageNone: true})
+					}
+				}
+			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -68,6 +94,10 @@ Examples:
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tNAME\tMANAGER\tSIZE\tFILES\tCREATED\tLAST USED\tSTAGED")
 			for _, r := range rows {
+				if r.StageNone {
+					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tstage none (%s)\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), r.Prefix)
+					continue
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
 					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged)
 			}
@@ -98,11 +128,21 @@ Example:
 			if c.NArg() == 0 {
 				return usagef("senv rm needs at least one ID (see senv ls)")
 			}
-			_, cache, stage, err := openStore(c)
+			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
+			shared, hasShared := sharedStage(cfg)
 			for _, id := range c.Args().Slice() {
+				if hasShared && shared.Ready(id) {
+					if removed, err := shared.RemoveUnused(id); err != nil {
+						return err
+					} else if !removed {
+						return fmt.Errorf("env %s (stage none) is in use; it was not removed", id)
+					}
+					logf("removed env %s (stage none)", id)
+					continue
+				}
 				if !cache.Has(id) && !stage.Ready(id) {
 					return usagef("no env %q (see senv ls)", id)
 				}
