@@ -290,7 +290,7 @@ func checkManifest(m *Manifest, size int64) error {
 	}
 	var off int64
 	for i, c := range m.Chunks {
-		if c.Offset != off || c.Size <= 0 || c.First < 0 || c.First > len(m.Files) || (i > 0 && c.First < m.Chunks[i-1].First) {
+		if c.Offset != off || c.Size <= 0 || c.First > len(m.Files) || (i == 0 && c.First != 0) || (i > 0 && c.First < m.Chunks[i-1].First) {
 			return fmt.Errorf("manifest chunk %d is out of place", i)
 		}
 		off += c.Size

@@ -203,6 +203,7 @@ func TestUnpackRefusesMismatch(t *testing.T) {
 		"no chunks":        func(m *Manifest, _ []byte) { m.Chunks = nil },
 		"duplicate path":   func(m *Manifest, _ []byte) { m.Files[1].Path = m.Files[0].Path },
 		"chunk first past": func(m *Manifest, _ []byte) { m.Chunks[len(m.Chunks)-1].First = len(m.Files) + 1 },
+		"first chunk late": func(m *Manifest, _ []byte) { m.Chunks[0].First = 1 },
 	}
 	for name, tamper := range cases {
 		t.Run(name, func(t *testing.T) {
