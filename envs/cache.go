@@ -122,6 +122,13 @@ func (c Cache) Meta(id string) (*Meta, error) {
 func (c Cache) Manifest(id string) (*Manifest, error) {
 	p := filepath.Join(c.Entry(id), indexName)
 	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) { // an older entry: Unpack says what to do
+		var m Manifest
+		if err := readJSON(filepath.Join(c.Entry(id), manifestName), &m); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %s: %w", p, err)
 	}

@@ -330,10 +330,10 @@ func (u *unpacker) failed() bool {
 }
 
 func (u *unpacker) report(n int) {
-	done := u.read.Add(int64(n))
+	u.read.Add(int64(n))
 	if u.progress != nil {
 		u.mu.Lock()
-		u.progress(done, u.size)
+		u.progress(u.read.Load(), u.size) // under the lock: never backwards
 		u.mu.Unlock()
 	}
 }
@@ -348,7 +348,10 @@ func (u *unpacker) work(r io.ReaderAt, alone bool) {
 	// zstd's own frame checksums (xxhash) are skipped: the chunk's sha256
 	// already pins the compressed bytes, and so what they decode to; that
 	// check cost 3% of staging's CPU. `zstd -d` still verifies them.
-	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(conc), zstd.IgnoreChecksum(true))
+	// The window is bounded by what Pack writes, so that a crafted frame
+	// cannot make each worker allocate zstd's default maximum (512 MiB).
+	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(conc), zstd.IgnoreChecksum(true),
+		zstd.WithDecoderMaxWindow(ChunkTarget))
 	if err != nil {
 		u.fail(fmt.Errorf("failed to start decompressor: %w", err))
 		return
@@ -399,10 +402,15 @@ func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, br *bufio.Reade
 			return fmt.Errorf("%s: %w", hdr.Name, err)
 		}
 	}
-	// read to the end, so that the hash covers the whole chunk
-	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
+	// nothing may follow the last entry (a second tar stream would be
+	// invisible here and visible to `zstd -d | tar -x`)...
+	if n, err := zr.Read(buf[:1]); n != 0 || !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("data after its last entry")
+		}
 		return err
 	}
+	// ...and the hash covers the whole chunk
 	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
 		return err
 	}
@@ -492,7 +500,7 @@ func writeFile(dst string, perm fs.FileMode, hdr *tar.Header, r io.Reader, buf [
 		mt := unix.NsecToTimespec(hdr.ModTime.UnixNano())
 		err = unix.UtimesNanoAt(fd, "", []unix.Timespec{mt, mt}, unix.AT_EMPTY_PATH)
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) { // kernels without AT_EMPTY_PATH here
-			err = unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{mt, mt}, 0)
+			err = unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{mt, mt}, unix.AT_SYMLINK_NOFOLLOW)
 		}
 	}
 	if cerr := unix.Close(fd); err == nil {
@@ -536,7 +544,7 @@ func mkdirMode(dst string, perm fs.FileMode) error {
 
 // localPath reports whether a slash path stays inside the root.
 func localPath(p string) bool {
-	return p != "" && !path.IsAbs(p) && !strings.HasPrefix(path.Clean(p), "..") && path.Clean(p) == p
+	return p != "" && p != "." && p != ".." && !path.IsAbs(p) && !strings.HasPrefix(p, "../") && path.Clean(p) == p
 }
 
 // Verify checks the tree at root against the manifest, file by file. It is

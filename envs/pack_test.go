@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +101,8 @@ func bigTree(t *testing.T) string {
 	long := filepath.Join(src, "lib", strings.Repeat("deep-directory-name/", 8))
 	os.MkdirAll(long, 0o755)
 	os.WriteFile(filepath.Join(long, strings.Repeat("x", 150)+".py"), []byte("# a path longer than ustar's 100+155 bytes\n"), 0o644)
+	os.MkdirAll(filepath.Join(src, "..data"), 0o755) // Kubernetes-style name: local, not ".."
+	os.WriteFile(filepath.Join(src, "..data", "x"), []byte("x"), 0o644)
 	ro := filepath.Join(src, "share", "ro")
 	os.MkdirAll(ro, 0o755)
 	os.WriteFile(filepath.Join(ro, "data"), []byte("read-only dir"), 0o444)
@@ -400,5 +403,90 @@ func TestPublishedManifestsAgree(t *testing.T) {
 	}
 	if len(want.Chunks) < 2 {
 		t.Errorf("want several chunks, got %d", len(want.Chunks))
+	}
+}
+
+// TestUnpackRefusesDataAfterLastEntry: a chunk may hold nothing after its
+// last entry; a second tar stream hidden there would be invisible to senv
+// and visible to `zstd -d | tar -x`.
+func TestUnpackRefusesDataAfterLastEntry(t *testing.T) {
+	var buf bytes.Buffer
+	zw, _ := zstd.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("a"))
+	tw.Close()
+	hidden := tar.NewWriter(zw)
+	hidden.WriteHeader(&tar.Header{Name: "hidden", Typeflag: tar.TypeReg, Mode: 0o644, Size: 6})
+	hidden.Write([]byte("hidden"))
+	hidden.Close()
+	zw.Close()
+	sum := sha256.Sum256(buf.Bytes())
+	m := &Manifest{Files: []FileEntry{{Path: "a", Mode: 0o644, Size: 1}},
+		Chunks: []Chunk{{Size: int64(buf.Len()), SHA256: hex.EncodeToString(sum[:])}}}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := Unpack(bytes.NewReader(buf.Bytes()), int64(buf.Len()), dst, m, nil); err == nil {
+		t.Error("accepted a chunk with a second tar stream after its last entry")
+	}
+}
+
+// TestResetRemovesReadOnlyDirs: a staged env with a read-only directory
+// can be removed and staged again by its owner. Root ignores directory
+// modes, so as root the test runs itself again as nobody.
+func TestResetRemovesReadOnlyDirs(t *testing.T) {
+	dir := os.Getenv("SENV_TEST_NOBODY_DIR")
+	if os.Getuid() == 0 {
+		if dir != "" {
+			t.Skip("child run as root")
+		}
+		dir, err := os.MkdirTemp("", "senv-nobody-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer removeTree(dir)
+		self, _ := os.ReadFile(os.Args[0])
+		bin := filepath.Join(dir, "envs.test")
+		if err := os.WriteFile(bin, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(dir, 65534, 65534)
+		cmd := exec.Command(bin, "-test.run", "^TestResetRemovesReadOnlyDirs$", "-test.v")
+		cmd.Env = append(os.Environ(), "SENV_TEST_NOBODY_DIR="+dir, "HOME="+dir)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("as nobody: %v\n%s", err, out)
+		}
+		return
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	src := tree(t)
+	ro := filepath.Join(src, "share", "ro")
+	os.MkdirAll(ro, 0o755)
+	os.WriteFile(filepath.Join(ro, "data"), []byte("read-only dir"), 0o444)
+	os.Chmod(ro, 0o555)
+	defer os.Chmod(ro, 0o755)
+	data, m := packBytes(t, src)
+	s, err := OpenStage(filepath.Join(dir, "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "0123456789abcdef"
+	for range 2 { // staged, removed, staged again
+		if err := Unpack(bytes.NewReader(data), int64(len(data)), s.Prefix(id), m, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkReady(id); err != nil {
+			t.Fatal(err)
+		}
+		if removed, err := s.RemoveUnused(id); !removed || err != nil {
+			t.Fatalf("RemoveUnused: %v %v", removed, err)
+		}
+		if _, err := os.Lstat(s.Prefix(id)); err == nil {
+			t.Fatal("env dir left behind")
+		}
 	}
 }

@@ -96,7 +96,7 @@ func (s Stage) Lock(id string, timeout time.Duration, onWait func(string)) (*Flo
 // Reset removes a partial env id (no marker). Call it only under Lock.
 func (s Stage) Reset(id string) error {
 	_ = os.Remove(s.meta(id, "done"))
-	if err := os.RemoveAll(s.Prefix(id)); err != nil {
+	if err := removeTree(s.Prefix(id)); err != nil {
 		return fmt.Errorf("failed to remove partial env %s: %w", id, err)
 	}
 	return nil
@@ -135,7 +135,7 @@ func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (
 		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
 	if err := Unpack(f, info.Size(), s.Prefix(id), m, progress); err != nil {
-		_ = os.RemoveAll(s.Prefix(id))
+		_ = removeTree(s.Prefix(id))
 		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
 	return m, s.MarkReady(id)
@@ -211,4 +211,26 @@ func (s Stage) RemoveUnused(id string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// removeTree removes an env tree. Envs may hold read-only directories
+// (Unpack restores them, installers make them); their owner cannot delete
+// inside those until they are writable again, so every directory gets u+rwx
+// first. Symlinks are not followed.
+func removeTree(root string) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // RemoveAll reports what matters
+		}
+		if d.IsDir() {
+			if info, err := d.Info(); err == nil && info.Mode().Perm()&0o700 != 0o700 {
+				_ = os.Chmod(p, info.Mode().Perm()|0o700)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(root)
 }

@@ -51,7 +51,8 @@ func libcPaths() []string {
 
 // bannerRE matches the banner glibc prints when run as a program:
 // "GNU C Library (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36."
-var bannerRE = regexp.MustCompile(`^GNU C Library [^\n]* release version ([0-9]+\.[0-9]+)[.\n]`)
+// Older releases go on: "release version 2.17, by Roland McGrath et al."
+var bannerRE = regexp.MustCompile(`^GNU C Library [^\n]* release version ([0-9]+\.[0-9]+)[.,\s]`)
 
 // bannerVersion finds the version in the banner in libc's read-only data.
 // Only a library built for this machine counts.
@@ -77,15 +78,16 @@ func bannerVersion(path string) (string, bool) {
 
 // parseBanner finds glibc's banner in data.
 func parseBanner(data []byte) (string, bool) {
-	i := bytes.Index(data, []byte("GNU C Library "))
-	if i < 0 {
-		return "", false
+	for {
+		i := bytes.Index(data, []byte("GNU C Library "))
+		if i < 0 {
+			return "", false
+		}
+		if m := bannerRE.FindSubmatch(data[i:min(len(data), i+256)]); m != nil {
+			return string(m[1]), true
+		}
+		data = data[i+1:]
 	}
-	m := bannerRE.FindSubmatch(data[i:min(len(data), i+256)])
-	if m == nil {
-		return "", false
-	}
-	return string(m[1]), true
 }
 
 var machine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "ppc64le": elf.EM_PPC64,

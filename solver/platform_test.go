@@ -16,6 +16,8 @@ func TestParseBanner(t *testing.T) {
 		{"GNU C Library (GNU libc) stable release version 2.28.\n", "2.28", true},
 		{"GNU C Library (Ubuntu GLIBC 2.39-0ubuntu8) stable release version 2.39.\n", "2.39", true},
 		{"GNU C Library development release version 2.41.9000.\n", "2.41", true},
+		{"GNU C Library stable release version 2.17, by Roland McGrath et al.\n", "2.17", true},
+		{"GNU C Library is mentioned first\x00GNU C Library (GNU libc) stable release version 2.34.\n", "2.34", true},
 		{"GNU C Library is mentioned but no banner", "", false},
 		{"no library here", "", false},
 	}

@@ -138,9 +138,10 @@ Example:
 					if removed, err := shared.RemoveUnused(id); err != nil {
 						return err
 					} else if !removed {
-						return fmt.Errorf("env %s (stage none) is in use; it was not removed", id)
+						logf("env %s (stage none) is in use: it stays until unused", id)
+					} else {
+						logf("removed env %s (stage none)", id)
 					}
-					logf("removed env %s (stage none)", id)
 					continue
 				}
 				if !cache.Has(id) && !stage.Ready(id) {
