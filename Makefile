@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 10s
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test unit e2e lint fuzz bench testbed testbed-stop
 
@@ -11,8 +12,11 @@ build:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./e2e/
 	shellcheck e2e/testbed/*.sh bench/*.sh .ci/run
 
 # unit, golden, process (concurrency, crash, gc) tests: no cluster needed
