@@ -288,7 +288,7 @@ func checkManifest(m *Manifest, size int64) error {
 		}
 	}
 	if len(m.Chunks) == 0 {
-		return errors.New("the manifest lists no chunks (an entry written by senv before 0.1; remove it with `senv rm` and build again)")
+		return errors.New("the manifest lists no chunks: the entry was written by an older senv (remove it with `senv rm ID` and run again to rebuild)")
 	}
 	var off int64
 	for i, c := range m.Chunks {
