@@ -50,7 +50,7 @@ mkdir -p "$scratch"
 chmod 0700 "$scratch"
 
 say "building senv"
-(cd "$repo" && go build -o "$cache/bin/senv" ./cmd/senv)
+(cd "$repo" && go build -tags urfave_cli_no_docs -o "$cache/bin/senv" ./cmd/senv) # as `make build`
 
 pyver=$("$python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 sci=$cache/wheels-sci-$pyver
