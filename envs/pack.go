@@ -370,18 +370,37 @@ func (u *unpacker) work(r io.ReaderAt, alone bool) {
 	}
 }
 
-// chunk extracts chunk i and then checks its sha256.
+// ErrDamaged means an archive's bytes differ from its manifest's sha256:
+// the cache entry was damaged after it was published.
+var ErrDamaged = errors.New("its bytes differ from the manifest's sha256")
+
+// chunk extracts chunk i and then checks its sha256. The whole chunk is
+// hashed even when extracting it failed: a damaged archive usually shows
+// up first as a broken tar header, and is reported as ErrDamaged.
 func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, br *bufio.Reader, buf []byte) error {
+	c := u.m.Chunks[i]
+	h := sha256.New()
+	src := &hashReader{r: io.NewSectionReader(r, c.Offset, c.Size), h: h, report: u.report}
+	br.Reset(src)
+	err := zr.Reset(br)
+	if err == nil {
+		err = u.extractChunk(i, zr, buf)
+	}
+	if _, cerr := io.CopyBuffer(io.Discard, src, buf); cerr != nil {
+		return cerr
+	}
+	if src.n != c.Size || hex.EncodeToString(h.Sum(nil)) != c.SHA256 {
+		return ErrDamaged
+	}
+	return err
+}
+
+// extractChunk extracts the entries of chunk i from zr, which decodes it.
+func (u *unpacker) extractChunk(i int, zr *zstd.Decoder, buf []byte) error {
 	c := u.m.Chunks[i]
 	last := len(u.m.Files)
 	if i+1 < len(u.m.Chunks) {
 		last = u.m.Chunks[i+1].First
-	}
-	h := sha256.New()
-	src := &hashReader{r: io.NewSectionReader(r, c.Offset, c.Size), h: h, report: u.report}
-	br.Reset(src)
-	if err := zr.Reset(br); err != nil {
-		return err
 	}
 	tr := tar.NewReader(zr)
 	for k := c.First; ; k++ {
@@ -402,20 +421,13 @@ func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, br *bufio.Reade
 			return fmt.Errorf("%s: %w", hdr.Name, err)
 		}
 	}
-	// nothing may follow the last entry (a second tar stream would be
-	// invisible here and visible to `zstd -d | tar -x`)...
+	// nothing may follow the last entry: a second tar stream would be
+	// invisible here and visible to `zstd -d | tar -x`
 	if n, err := zr.Read(buf[:1]); n != 0 || !errors.Is(err, io.EOF) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("data after its last entry")
 		}
 		return err
-	}
-	// ...and the hash covers the whole chunk
-	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
-		return err
-	}
-	if src.n != c.Size || hex.EncodeToString(h.Sum(nil)) != c.SHA256 {
-		return errors.New("content does not match the manifest's sha256")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -220,6 +221,10 @@ func TestUnpackRefusesMismatch(t *testing.T) {
 			os.RemoveAll(dst)
 			if err == nil {
 				t.Error("unpack accepted an archive that differs from its manifest")
+			}
+			damaged := name == "chunk hash" || name == "byte in archive" || name == "last byte"
+			if damaged != errors.Is(err, ErrDamaged) {
+				t.Errorf("errors.Is(err, ErrDamaged) = %v, want %v: %v", !damaged, damaged, err)
 			}
 		})
 	}

@@ -136,6 +136,9 @@ func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (
 	}
 	if err := Unpack(f, info.Size(), s.Prefix(id), m, progress); err != nil {
 		_ = removeTree(s.Prefix(id))
+		if errors.Is(err, ErrDamaged) {
+			return nil, fmt.Errorf("failed to stage env %s: its cache entry is damaged: %w; remove it with `senv rm %s` and run again to rebuild it", id, err, id)
+		}
 		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
 	}
 	return m, s.MarkReady(id)

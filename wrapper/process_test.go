@@ -548,3 +548,45 @@ func TestLsAndRmStageNone(t *testing.T) {
 		t.Error("rm left the env in the shared dir")
 	}
 }
+
+// TestCorruptCacheEntry: a cache entry damaged on the shared filesystem
+// fails the job at staging with a message naming the env, leaves nothing
+// staged, and a rebuild after `senv rm` works.
+func TestCorruptCacheEntry(t *testing.T) {
+	s := newSandbox(t)
+	args := append(append([]string{"run"}, s.pipArgs(fastManager(), "gamma")...), "--", "python", "-c", "import gamma")
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Fatalf("first run: %s", errOut)
+	}
+	ids := s.entries()
+	if len(ids) != 1 {
+		t.Fatalf("entries: %v", ids)
+	}
+	archive := filepath.Join(s.cache, "v1", "envs", ids[0], "env.tar.zst")
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x40
+	os.Chmod(archive, 0o644)
+	if err := os.WriteFile(archive, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(s.stage) // another node: nothing staged yet
+	_, errOut, code := s.run(args...)
+	if code != 1 || !strings.Contains(errOut, ids[0]) || !strings.Contains(errOut, "sha256") || !strings.Contains(errOut, "senv rm") {
+		t.Errorf("run with a corrupt entry: exit %d, want 1 with the env, the check and a hint\n%s", code, errOut)
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.stage, ids[0])); len(left) != 0 {
+		t.Errorf("a failed staging left %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(s.stage, ".senv", ids[0]+".done")); err == nil {
+		t.Error("a failed staging left the env marked ready")
+	}
+	if _, errOut, code := s.run("rm", ids[0]); code != 0 {
+		t.Fatalf("rm: %s", errOut)
+	}
+	if _, errOut, code := s.run(args...); code != 0 {
+		t.Errorf("run after rm: exit %d\n%s", code, errOut)
+	}
+}
