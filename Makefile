@@ -24,6 +24,7 @@ lint:
 # unit, golden, process (concurrency, crash, gc) tests: no cluster needed
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 ./envs ./solver ./jobspec ./config ./templates
 
 # end-to-end tests against the real Slurm testbed (make testbed first)
 e2e:

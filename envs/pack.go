@@ -3,6 +3,7 @@ package envs
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -72,28 +73,31 @@ const (
 )
 
 // Pack writes the tree at root as a zstd-compressed tar to w, one zstd frame
-// per chunk, and returns its manifest. It compresses harder than zstd's
-// default: packing happens once per env, and a smaller archive is both
-// fewer bytes on the shared filesystem and slightly faster to decompress.
-// The window is one chunk (a larger one gains nothing across frames), which
-// bounds each staging worker's memory: 16 workers stay near 110 MB. Only
-// regular files, directories and symlinks are allowed.
+// per chunk, and returns its manifest. Only regular files, directories and
+// symlinks are allowed.
+//
+// One goroutine walks the tree, hashes each file and writes the tar stream
+// into the current chunk; worker goroutines compress finished chunks in
+// parallel, and a writer goroutine appends them to w in order. A file
+// larger than a chunk gets a frame of its own, compressed as it is read.
+// Pack compresses harder than zstd's default: it runs once per env, and a
+// smaller archive is both fewer bytes on the shared filesystem and slightly
+// faster to decompress. The window is one chunk (a larger one gains nothing
+// across frames), which bounds each staging worker's memory.
 func Pack(root string, w io.Writer) (*Manifest, error) {
 	m := &Manifest{}
-	cw := &chunkWriter{w: w, h: sha256.New()}
-	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(ChunkTarget))
+	p, err := newPacker(w)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start compressor: %w", err)
 	}
-	in := &countWriter{w: zw}
-	tw := tar.NewWriter(in)
-	cw.start(0)
+	defer p.stop()
+	tw := tar.NewWriter(p)
 	buf := make([]byte, 256<<10)
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
+		rel, _ := filepath.Rel(root, path)
 		if rel == "." {
 			return nil
 		}
@@ -101,17 +105,16 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 		if err != nil {
 			return err
 		}
-		if in.n >= ChunkTarget || len(m.Files)-cw.first() >= ChunkEntries { // end the frame between entries
-			if err := tw.Flush(); err != nil {
+		big := info.Mode().IsRegular() && info.Size() > ChunkTarget
+		if p.n >= ChunkTarget || len(m.Files)-p.first >= ChunkEntries || (big && p.n > 0) {
+			if err := p.cut(tw, len(m.Files)); err != nil { // between entries
 				return err
 			}
-			if err := zw.Close(); err != nil {
+		}
+		if big {
+			if err := p.startStream(); err != nil {
 				return err
 			}
-			cw.end()
-			cw.start(len(m.Files))
-			zw.Reset(cw)
-			in.n = 0
 		}
 		e := FileEntry{Path: filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModeType | fs.ModePerm)}
 		// whole seconds, as tar keeps them and Python's .pyc check reads
@@ -123,18 +126,18 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 		case info.IsDir():
 			hdr.Typeflag = tar.TypeDir
 		case info.Mode()&fs.ModeSymlink != 0:
-			if e.Link, err = os.Readlink(p); err != nil {
+			if e.Link, err = os.Readlink(path); err != nil {
 				return err
 			}
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.Link
 		default:
-			return fmt.Errorf("%s: unsupported file type %s", p, info.Mode().Type())
+			return fmt.Errorf("%s: unsupported file type %s", path, info.Mode().Type())
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeReg {
-			f, err := os.Open(p)
+			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
@@ -145,71 +148,213 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 				return err
 			}
 			if n != info.Size() {
-				return fmt.Errorf("%s changed size while packing", p)
+				return fmt.Errorf("%s changed size while packing", path)
 			}
 			e.Size, e.SHA256 = n, hex.EncodeToString(h.Sum(nil))
 			m.Bytes += n
 		}
 		m.Files = append(m.Files, e)
+		if big {
+			return p.cut(tw, len(m.Files))
+		}
 		return nil
 	})
 	if err == nil {
 		err = tw.Close()
 	}
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
-		err = cw.err
+		err = p.finish()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to pack %s: %w", root, err)
 	}
-	cw.end()
-	m.Chunks = cw.chunks
+	m.Chunks = p.chunks
 	return m, nil
 }
 
-// chunkWriter writes the compressed archive and records its chunks.
-type chunkWriter struct {
+// packer is the io.Writer behind Pack's tar writer: it collects the tar
+// stream chunk by chunk and has the chunks compressed and written in order.
+type packer struct {
 	w      io.Writer
-	off    int64
-	h      hash.Hash
-	chunks []Chunk
-	err    error
+	off    int64   // bytes written to w
+	chunks []Chunk // written so far, in order
+
+	cur   bytes.Buffer // the current chunk, uncompressed
+	n     int64        // bytes in the current chunk
+	first int          // index of its first entry
+
+	enc       *zstd.Encoder // EncodeAll, called by the workers concurrently
+	streamEnc *zstd.Encoder // compresses a big file straight to w
+	streaming bool          // a big file's frame is being written
+	sw        *hashCounter  // w, hashed and counted, under streamEnc
+
+	work  chan *packJob // to the compressing workers
+	order chan *packJob // to the writer, in archive order
+	wg    sync.WaitGroup
+	mu    sync.Mutex // guards err
+	err   error
 }
 
-func (c *chunkWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.h.Write(p[:n])
-	c.off += int64(n)
-	if err != nil && c.err == nil {
-		c.err = err
+// packJob is one chunk on its way to w. A job with a barrier only marks
+// that everything before it has been written.
+type packJob struct {
+	first   int
+	raw     []byte
+	out     chan []byte
+	barrier chan struct{}
+}
+
+// packWorkers bounds Pack's compressing workers: chunks in flight cost
+// memory (about 6 MiB each).
+const packWorkers = 8
+
+func newPacker(w io.Writer) (*packer, error) {
+	n := min(runtime.GOMAXPROCS(0), packWorkers)
+	opts := []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(ChunkTarget)}
+	enc, err := zstd.NewWriter(nil, append(opts, zstd.WithEncoderConcurrency(n))...)
+	if err != nil {
+		return nil, err
 	}
-	return n, err
+	stream, err := zstd.NewWriter(nil, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p := &packer{w: w, enc: enc, work: make(chan *packJob, n), order: make(chan *packJob, n+2)}
+	p.sw, p.streamEnc = &hashCounter{w: w, h: sha256.New()}, stream
+	for range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.work {
+				j.out <- p.enc.EncodeAll(j.raw, make([]byte, 0, len(j.raw)/2))
+			}
+		}()
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for j := range p.order {
+			if j.barrier != nil {
+				close(j.barrier)
+				continue
+			}
+			frame := <-j.out
+			if p.failed() != nil {
+				continue // drain
+			}
+			if _, err := p.w.Write(frame); err != nil {
+				p.fail(err)
+				continue
+			}
+			sum := sha256.Sum256(frame)
+			p.chunks = append(p.chunks, Chunk{Offset: p.off, Size: int64(len(frame)), First: j.first, SHA256: hex.EncodeToString(sum[:])})
+			p.off += int64(len(frame))
+		}
+	}()
+	return p, nil
 }
 
-func (c *chunkWriter) start(first int) {
-	c.h.Reset()
-	c.chunks = append(c.chunks, Chunk{Offset: c.off, First: first})
+// Write takes the next bytes of the tar stream.
+func (p *packer) Write(b []byte) (int, error) {
+	if p.streaming {
+		return p.streamEnc.Write(b)
+	}
+	p.n += int64(len(b))
+	return p.cur.Write(b)
 }
 
-func (c *chunkWriter) first() int { return c.chunks[len(c.chunks)-1].First }
-
-func (c *chunkWriter) end() {
-	ch := &c.chunks[len(c.chunks)-1]
-	ch.Size = c.off - ch.Offset
-	ch.SHA256 = hex.EncodeToString(c.h.Sum(nil))
+// cut ends the current chunk at an entry boundary, after tw's padding of
+// the last file; the next chunk starts at entry next.
+func (p *packer) cut(tw *tar.Writer, next int) error {
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return p.end(next)
 }
 
-// countWriter counts the bytes written through it.
-type countWriter struct {
+// end hands the current chunk to the workers, or closes the big file's
+// frame.
+func (p *packer) end(next int) error {
+	if p.streaming {
+		p.streaming = false
+		if err := p.streamEnc.Close(); err != nil {
+			return err
+		}
+		p.chunks = append(p.chunks, Chunk{Offset: p.off, Size: p.sw.n, First: p.first, SHA256: hex.EncodeToString(p.sw.h.Sum(nil))})
+		p.off += p.sw.n
+	} else if p.n > 0 {
+		j := &packJob{first: p.first, raw: p.cur.Bytes(), out: make(chan []byte, 1)}
+		p.order <- j
+		p.work <- j
+		p.cur = bytes.Buffer{} // the job owns the bytes now
+		p.cur.Grow(ChunkTarget + ChunkTarget/4)
+	}
+	p.first, p.n = next, 0
+	return p.failed()
+}
+
+// startStream waits until every chunk so far is written, then sends what
+// follows through the stream encoder straight to w.
+func (p *packer) startStream() error {
+	barrier := make(chan struct{})
+	p.order <- &packJob{barrier: barrier}
+	<-barrier
+	if err := p.failed(); err != nil {
+		return err
+	}
+	p.sw.h.Reset()
+	p.sw.n = 0
+	p.streamEnc.Reset(p.sw)
+	p.streaming = true
+	return nil
+}
+
+// finish writes the last chunk and waits until everything is on w.
+func (p *packer) finish() error {
+	if p.streaming || p.n > 0 {
+		if err := p.end(p.first); err != nil {
+			return err
+		}
+	}
+	p.stop()
+	return p.failed()
+}
+
+// stop ends the goroutines; a second call does nothing.
+func (p *packer) stop() {
+	if p.work == nil {
+		return
+	}
+	close(p.work)
+	close(p.order)
+	p.wg.Wait()
+	p.work = nil
+}
+
+func (p *packer) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *packer) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// hashCounter writes to w, hashing and counting what it writes.
+type hashCounter struct {
 	w io.Writer
+	h hash.Hash
 	n int64
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
+func (c *hashCounter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.h.Write(b[:n])
 	c.n += int64(n)
 	return n, err
 }
@@ -252,7 +397,7 @@ func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u.work(r, workers == 1)
+			u.work(r)
 		}()
 	}
 	wg.Wait()
@@ -338,20 +483,18 @@ func (u *unpacker) report(n int) {
 	}
 }
 
-// work extracts chunks until none is left or one failed. A lone worker
-// lets the decoder use its own goroutines instead.
-func (u *unpacker) work(r io.ReaderAt, alone bool) {
-	conc := 1
-	if alone {
-		conc = 0 // the decoder's default
-	}
+// work extracts chunks until none is left or one failed. The decoder runs
+// synchronously, in this goroutine: parallelism comes from the chunks, and
+// only then may chunk read the rest of its input after an error.
+func (u *unpacker) work(r io.ReaderAt) {
 	// zstd's own frame checksums (xxhash) are skipped: the chunk's sha256
 	// already pins the compressed bytes, and so what they decode to; that
 	// check cost 3% of staging's CPU. `zstd -d` still verifies them.
-	// The window is bounded by what Pack writes, so that a crafted frame
-	// cannot make each worker allocate zstd's default maximum (512 MiB).
-	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(conc), zstd.IgnoreChecksum(true),
-		zstd.WithDecoderMaxWindow(ChunkTarget))
+	// The window is bounded by what Pack writes (a frame of at most two
+	// chunks' worth, or a one-chunk window), so that a crafted frame cannot
+	// make each worker allocate zstd's default maximum (512 MiB).
+	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.IgnoreChecksum(true),
+		zstd.WithDecoderMaxWindow(4*ChunkTarget))
 	if err != nil {
 		u.fail(fmt.Errorf("failed to start decompressor: %w", err))
 		return
