@@ -191,8 +191,7 @@ type packer struct {
 	work  chan *packJob // to the compressing workers
 	order chan *packJob // to the writer, in archive order
 	wg    sync.WaitGroup
-	mu    sync.Mutex // guards err
-	err   error
+	firstError
 }
 
 // packJob is one chunk on its way to w. A job with a barrier only marks
@@ -331,18 +330,24 @@ func (p *packer) stop() {
 	p.work = nil
 }
 
-func (p *packer) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err == nil {
-		p.err = err
+// firstError keeps the first error of several goroutines.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
 	}
 }
 
-func (p *packer) failed() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
+func (f *firstError) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // hashCounter writes to w, hashing and counting what it writes.
@@ -401,8 +406,8 @@ func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(d
 		}()
 	}
 	wg.Wait()
-	if u.err != nil {
-		return u.err
+	if err := u.failed(); err != nil {
+		return err
 	}
 	for i := len(fixModes) - 1; i >= 0; i-- {
 		e := fixModes[i]
@@ -456,22 +461,8 @@ type unpacker struct {
 	next     atomic.Int64 // next chunk to take
 	read     atomic.Int64 // compressed bytes read, for progress
 	progress func(done, total int64)
-	mu       sync.Mutex // guards err and calls to progress
-	err      error
-}
-
-func (u *unpacker) fail(err error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.err == nil {
-		u.err = err
-	}
-}
-
-func (u *unpacker) failed() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.err != nil
+	mu       sync.Mutex // serializes calls to progress
+	firstError
 }
 
 func (u *unpacker) report(n int) {
@@ -502,7 +493,7 @@ func (u *unpacker) work(r io.ReaderAt) {
 	defer zr.Close()
 	buf := make([]byte, 256<<10)
 	br := bufio.NewReaderSize(nil, 256<<10)
-	for !u.failed() {
+	for u.failed() == nil {
 		i := int(u.next.Add(1) - 1)
 		if i >= len(u.m.Chunks) {
 			return
