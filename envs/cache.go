@@ -117,7 +117,7 @@ func (c Cache) Meta(id string) (*Meta, error) {
 
 // Manifest reads the manifest of entry id. It reads manifest.gob, the same
 // manifest as manifest.json in a form that decodes about 8 times faster
-// (2.6 ms instead of 20 ms for 13k files, on every warm start);
+// (3.1 ms instead of 24 ms for 13k files, on every warm start);
 // manifest.json is there for people and tools.
 func (c Cache) Manifest(id string) (*Manifest, error) {
 	p := filepath.Join(c.Entry(id), indexName)

@@ -54,6 +54,21 @@ func unpackBytes(data []byte, m *Manifest) (string, error) {
 	return dst, err
 }
 
+// unpackVerified unpacks an in-memory archive, fails the test unless the
+// result matches the manifest, and returns where it went.
+func unpackVerified(t *testing.T, data []byte, m *Manifest) string {
+	t.Helper()
+	dst, err := unpackBytes(data, m)
+	t.Cleanup(func() { removeTree(dst) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(dst, m); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 func TestPackUnpackRoundTrip(t *testing.T) {
 	src := tree(t)
 	data, m := packBytes(t, src)
@@ -63,14 +78,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	if len(m.Chunks) != 1 || m.Chunks[0].Size != int64(len(data)) {
 		t.Errorf("a small env is one chunk of the whole archive: %+v", m.Chunks)
 	}
-	dst, err := unpackBytes(data, m)
-	defer os.RemoveAll(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Verify(dst, m); err != nil {
-		t.Fatal(err)
-	}
+	dst := unpackVerified(t, data, m)
 	if link, _ := os.Readlink(filepath.Join(dst, "bin", "python")); link != "/usr/bin/python3" {
 		t.Errorf("symlink target %q", link)
 	}
@@ -372,14 +380,7 @@ func TestPackChunksManySmallFiles(t *testing.T) {
 	if want := (len(m.Files) + ChunkEntries - 1) / ChunkEntries; len(m.Chunks) != want {
 		t.Errorf("%d entries in %d chunks, want %d", len(m.Files), len(m.Chunks), want)
 	}
-	dst, err := unpackBytes(data, m)
-	defer os.RemoveAll(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Verify(dst, m); err != nil {
-		t.Fatal(err)
-	}
+	unpackVerified(t, data, m)
 }
 
 // TestPublishedManifestsAgree: the entry's manifest.json (for people and
