@@ -44,8 +44,14 @@ type Cluster struct {
 	Conf string
 }
 
-// usableStates are the sinfo %T states of a node that can run jobs.
-var usableStates = map[string]bool{"idle": true, "mixed": true, "allocated": true, "completing": true}
+// usableStates are the sinfo %T states of a node that can run jobs
+// ("planned": idle, but the backfill scheduler has set it aside for a
+// pending job).
+var usableStates = map[string]bool{"idle": true, "mixed": true, "allocated": true, "completing": true, "planned": true}
+
+// nodesNotUsable starts notReady's reason when only the nodes' states are
+// wrong, which a freshly started cluster can pass through.
+const nodesNotUsable = "want 2 usable nodes"
 
 // Require returns the testbed cluster if it is up (both nodes usable) and the test runs as
 // root. Otherwise it skips the test, with the reason and how to start the cluster; when the
@@ -54,7 +60,13 @@ func Require(t *testing.T) *Cluster {
 	t.Helper()
 	c := &Cluster{Root: Root()}
 	c.Conf = filepath.Join(c.Root, "etc", "slurm.conf")
-	if reason := c.notReady(); reason != "" {
+	reason := c.notReady()
+	// node states settle within seconds of a start; poll, with a deadline
+	for deadline := time.Now().Add(30 * time.Second); strings.HasPrefix(reason, nodesNotUsable) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		reason = c.notReady()
+	}
+	if reason != "" {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("e2e testbed not usable: %s", reason)
 		}
@@ -89,7 +101,7 @@ func (c *Cluster) notReady() string {
 		}
 	}
 	if usable != 2 {
-		return fmt.Sprintf("want 2 usable nodes, sinfo says:\n%s", out)
+		return fmt.Sprintf("%s, sinfo says:\n%s", nodesNotUsable, out)
 	}
 	return ""
 }
