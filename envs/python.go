@@ -22,17 +22,7 @@ func (venvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 	if len(l.Packages) == 0 {
 		return nil
 	}
-	reqs, err := writeLockRequirements(l, prefix)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(reqs)
-	args := append([]string{filepath.Join(prefix, "bin", "python"), "-m", "pip", "install", "--no-deps", "--require-hashes",
-		"--disable-pip-version-check", "--no-input", "--quiet"}, l.SourceArgs()...)
-	if err := run(ctx, r, log, append(args, "-r", reqs)...); err != nil {
-		return fmt.Errorf("failed to install locked packages with pip: %w", err)
-	}
-	return nil
+	return installLocked(ctx, r, l, prefix, "", log)
 }
 
 // uvBackend builds with `uv venv` and `uv pip install`, copying files out of
@@ -48,12 +38,29 @@ func (b uvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 	if len(l.Packages) == 0 {
 		return nil
 	}
+	return installLocked(ctx, r, l, prefix, b.uv, log)
+}
+
+// installLocked installs the lock's Python packages (l.Packages) into the
+// env at prefix, exactly as locked and without a resolver: with uv when uv
+// names its binary, else with the env's own pip. Every backend that
+// installs Python packages (venv, uv, a conda env with a pip part) calls it.
+func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix, uv string, log io.Writer) error {
 	reqs, err := writeLockRequirements(l, prefix)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(reqs)
-	args := append([]string{b.uv, "pip", "install", "--quiet", "--python", filepath.Join(prefix, "bin", "python"),
+	python := filepath.Join(prefix, "bin", "python")
+	if uv == "" {
+		args := append([]string{python, "-m", "pip", "install", "--no-deps", "--require-hashes",
+			"--disable-pip-version-check", "--no-input", "--quiet"}, l.SourceArgs()...)
+		if err := run(ctx, r, log, append(args, "-r", reqs)...); err != nil {
+			return fmt.Errorf("failed to install locked packages with pip: %w", err)
+		}
+		return nil
+	}
+	args := append([]string{uv, "pip", "install", "--quiet", "--python", python,
 		"--no-deps", "--require-hashes", "--link-mode", "copy", "--compile-bytecode"}, l.SourceArgs()...)
 	if err := run(ctx, r, log, append(args, "-r", reqs)...); err != nil {
 		return fmt.Errorf("failed to install locked packages with uv: %w", err)

@@ -112,15 +112,7 @@ func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock,
 		if l.Python, l.PythonVersion, err = Interpreter(ctx, s, r, cfg.UV); err != nil {
 			return nil, err
 		}
-		reqs := filepath.Join(tmp, "requirements.in")
-		if err := os.WriteFile(reqs, []byte(strings.Join(s.Pip, "\n")+"\n"), 0o644); err != nil {
-			return nil, fmt.Errorf("failed to write requirements: %w", err)
-		}
-		if s.Manager == "venv" {
-			err = solvePip(ctx, l, r, reqs, tmp)
-		} else {
-			err = solveUV(ctx, l, r, cfg.UV, reqs)
-		}
+		err = SolvePython(ctx, l, s, r, cfg, tmp)
 	case IsConda(s.Manager):
 		err = solveConda(ctx, l, s, r, cfg, tmp)
 	default:
@@ -130,6 +122,21 @@ func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock,
 		return nil, err
 	}
 	return l, nil
+}
+
+// SolvePython locks the spec's Python requirements (s.Pip) into
+// l.Packages, resolved for the interpreter l.Python: with uv when the
+// manager is uv (or a conda-family env when uv is found), else with that
+// interpreter's pip. tmp is a scratch directory the caller removes.
+func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
+	reqs := filepath.Join(tmp, "requirements.in")
+	if err := os.WriteFile(reqs, []byte(strings.Join(s.Pip, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("failed to write requirements: %w", err)
+	}
+	if s.Manager == "venv" {
+		return solvePip(ctx, l, r, reqs, tmp)
+	}
+	return solveUV(ctx, l, r, cfg.UV, reqs)
 }
 
 // pip's --report format (https://pip.pypa.io/en/stable/reference/installation-report/).
