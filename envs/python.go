@@ -42,40 +42,60 @@ func (b uvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 }
 
 // installLocked installs the lock's Python packages (l.Packages) into the
-// env at prefix, exactly as locked and without a resolver: with uv when uv
-// names its binary, else with the env's own pip. Every backend that
+// env at prefix, exactly as locked and without a resolver: with uv from the
+// lock's pylock.toml when uv names its binary, else with the env's own pip
+// from hashed requirements (--require-hashes) and then the VCS checkouts
+// and source trees, which hash-checking mode refuses. Every backend that
 // installs Python packages (venv, uv, a conda env with a pip part) calls it.
 func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix, uv string, log io.Writer) error {
-	reqs, err := writeLockRequirements(l, prefix)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(reqs)
 	python := filepath.Join(prefix, "bin", "python")
-	if uv == "" {
-		args := append([]string{python, "-m", "pip", "install", "--no-deps", "--require-hashes",
-			"--disable-pip-version-check", "--no-input", "--quiet"}, l.SourceArgs()...)
-		if err := run(ctx, r, log, append(args, "-r", reqs)...); err != nil {
-			return fmt.Errorf("failed to install locked packages with pip: %w", err)
+	if uv != "" {
+		// uv reads a pylock.toml by its name: pylock.toml or pylock.NAME.toml
+		lockFile := filepath.Join(filepath.Dir(prefix), "pylock."+filepath.Base(prefix)+".toml")
+		data, err := l.Pylock()
+		if err != nil {
+			return err
+		}
+		if err := writeBeside(lockFile, data); err != nil {
+			return err
+		}
+		defer os.Remove(lockFile)
+		args := append([]string{uv, "pip", "install", "--quiet", "--python", python,
+			"--link-mode", "copy", "--compile-bytecode"}, l.SourceArgs()...)
+		if err := run(ctx, r, log, append(args, "-r", lockFile)...); err != nil {
+			return fmt.Errorf("failed to install locked packages with uv: %w", err)
 		}
 		return nil
 	}
-	args := append([]string{uv, "pip", "install", "--quiet", "--python", python,
-		"--no-deps", "--require-hashes", "--link-mode", "copy", "--compile-bytecode"}, l.SourceArgs()...)
-	if err := run(ctx, r, log, append(args, "-r", reqs)...); err != nil {
-		return fmt.Errorf("failed to install locked packages with uv: %w", err)
+	hashed, unhashed := l.Requirements()
+	pip := []string{python, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "--no-input", "--quiet"}
+	for _, step := range []struct {
+		reqs, suffix string
+		flags        []string
+	}{{hashed, ".requirements.txt", []string{"--require-hashes"}}, {unhashed, ".sources.txt", nil}} {
+		if step.reqs == "" {
+			continue
+		}
+		file := prefix + step.suffix
+		if err := writeBeside(file, []byte(step.reqs)); err != nil {
+			return err
+		}
+		defer os.Remove(file)
+		args := append(append(append([]string(nil), pip...), step.flags...), l.SourceArgs()...)
+		if err := run(ctx, r, log, append(args, "-r", file)...); err != nil {
+			return fmt.Errorf("failed to install locked packages with pip: %w", err)
+		}
 	}
 	return nil
 }
 
-// writeLockRequirements writes the lock as a hashed requirements file next
-// to prefix (not inside it: it must not be packed).
-func writeLockRequirements(l *solver.Lock, prefix string) (string, error) {
-	path := prefix + ".requirements.txt"
-	if err := os.WriteFile(path, []byte(l.Requirements()), 0o600); err != nil {
-		return "", fmt.Errorf("failed to write locked requirements: %w", err)
+// writeBeside writes a file the build reads next to prefix (not inside it:
+// it must not be packed).
+func writeBeside(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("failed to write locked requirements: %w", err)
 	}
-	return path, nil
+	return nil
 }
 
 // run runs argv through r with both output streams to log.

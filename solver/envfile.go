@@ -9,7 +9,7 @@ import (
 func (s *Spec) addEnvFile(path string) error {
 	switch jobspec.FileKind(path) {
 	case "requirements":
-		return s.addRequirementsFile(path, "file", map[string]bool{})
+		return s.addRequirementsFile(path, "file")
 	case "pyproject":
 		return s.addPyproject(path)
 	case "conda":

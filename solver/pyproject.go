@@ -22,7 +22,7 @@ func (s *Spec) addPyproject(path string) error {
 		return &jobspec.Error{Pos: jobspec.Pos{File: path}, Key: "file", Msg: "not valid TOML: " + err.Error()}
 	}
 	for _, d := range pp.Project.Dependencies {
-		s.Pip = append(s.Pip, NormalizeRequirement(d))
+		s.addPip(d, jobspec.Pos{File: path})
 	}
 	return nil
 }

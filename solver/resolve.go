@@ -1,15 +1,15 @@
 package solver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
-	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/senv-hpc/senv/config"
@@ -18,6 +18,7 @@ import (
 
 // Runner runs a command with the spec's modules loaded, as the job will.
 type Runner struct {
+	Dir        string // working directory; "" for the caller's
 	ModuleInit []string
 	Modules    []string
 	Env        []string // extra NAME=VALUE, appended to the process environment
@@ -34,6 +35,7 @@ func (r Runner) Cmd(ctx context.Context, argv ...string) (*exec.Cmd, error) {
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.Dir = r.Dir
 	return cmd, nil
 }
 
@@ -124,19 +126,56 @@ func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock,
 	return l, nil
 }
 
-// SolvePython locks the spec's Python requirements (s.Pip) into
-// l.Packages, resolved for the interpreter l.Python: with uv when the
-// manager is uv (or a conda-family env when uv is found), else with that
-// interpreter's pip. tmp is a scratch directory the caller removes.
+// SolvePython locks the spec's Python requirements (s.Pip and
+// s.RequirementFiles) into l.Packages, resolved for the interpreter
+// l.Python: with uv when the manager is uv (or a conda-family env when uv is
+// found), else with that interpreter's pip. The requirements files are given
+// to the resolver as they are, so pip's whole file format (-c, --hash, -e,
+// options, markers) means what it means to the tool. The lock must hold
+// every top-level requirement (CheckLocked). tmp is a scratch directory the
+// caller removes.
 func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
+	in := strings.Join(s.Pip, "\n") + "\n"
+	for _, f := range s.RequirementFiles {
+		in += "-r " + f + "\n"
+	}
 	reqs := filepath.Join(tmp, "requirements.in")
-	if err := os.WriteFile(reqs, []byte(strings.Join(s.Pip, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(reqs, []byte(in), 0o644); err != nil {
 		return fmt.Errorf("failed to write requirements: %w", err)
 	}
+	r.Dir = s.WorkDir
+	var err error
 	if s.Manager == "venv" {
-		return solvePip(ctx, l, r, reqs, tmp)
+		err = solvePip(ctx, l, r, reqs, tmp)
+	} else {
+		err = solveUV(ctx, l, r, cfg.UV, reqs, tmp)
 	}
-	return solveUV(ctx, l, r, cfg.UV, reqs)
+	if err != nil {
+		return err
+	}
+	if err := l.hashTrees(); err != nil {
+		return err
+	}
+	return CheckLocked(l, s.Requested)
+}
+
+// hashTrees records the content hash of every local source tree the lock
+// builds (not editable ones, which run from the tree itself).
+func (l *Lock) hashTrees() error {
+	for _, p := range l.Packages {
+		if p.Kind() != "directory" || p.Directory.Editable {
+			continue
+		}
+		sum, err := TreeHash(p.Directory.Path)
+		if err != nil {
+			return fmt.Errorf("failed to lock %s: %w", p.Name, err)
+		}
+		if l.Trees == nil {
+			l.Trees = map[string]string{}
+		}
+		l.Trees[p.Directory.Path] = sum
+	}
+	return nil
 }
 
 // pip's --report format (https://pip.pypa.io/en/stable/reference/installation-report/).
@@ -146,12 +185,22 @@ type pipReport struct {
 			Name    string `json:"name"`
 			Version string `json:"version"`
 		} `json:"metadata"`
+		IsDirect     bool `json:"is_direct"`
 		DownloadInfo struct {
 			URL         string `json:"url"`
-			ArchiveInfo struct {
+			Subdir      string `json:"subdirectory"`
+			ArchiveInfo *struct {
 				Hash   string            `json:"hash"`
 				Hashes map[string]string `json:"hashes"`
 			} `json:"archive_info"`
+			VCSInfo *struct {
+				VCS               string `json:"vcs"`
+				CommitID          string `json:"commit_id"`
+				RequestedRevision string `json:"requested_revision"`
+			} `json:"vcs_info"`
+			DirInfo *struct {
+				Editable bool `json:"editable"`
+			} `json:"dir_info"`
 		} `json:"download_info"`
 	} `json:"install"`
 }
@@ -175,81 +224,77 @@ func solvePip(ctx context.Context, l *Lock, r Runner, reqs, tmp string) error {
 	return l.addPipReport(data)
 }
 
-// addPipReport reads pip's installation report into the lock's packages.
+// addPipReport reads pip's installation report into the lock's packages:
+// index files by URL and sha256, direct URLs as archives, VCS checkouts at
+// the commit pip resolved, local trees as directories.
 func (l *Lock) addPipReport(data []byte) error {
 	var rep pipReport
 	if err := json.Unmarshal(data, &rep); err != nil {
 		return fmt.Errorf("failed to parse pip report: %w", err)
 	}
 	for _, in := range rep.Install {
-		sum := in.DownloadInfo.ArchiveInfo.Hashes["sha256"]
-		if h, ok := strings.CutPrefix(in.DownloadInfo.ArchiveInfo.Hash, "sha256="); ok && sum == "" {
-			sum = h
+		d := in.DownloadInfo
+		p := Package{Name: normName(in.Metadata.Name), Version: in.Metadata.Version}
+		switch {
+		case d.VCSInfo != nil:
+			u, _, _ := strings.Cut(d.URL, "#")
+			p.VCS = &VCS{Type: d.VCSInfo.VCS, URL: u, CommitID: d.VCSInfo.CommitID, RequestedRevision: d.VCSInfo.RequestedRevision, Subdirectory: d.Subdir}
+			p.Version = ""
+		case d.DirInfo != nil:
+			p.Directory = &Directory{Path: fileURLPath(d.URL), Editable: d.DirInfo.Editable, Subdirectory: d.Subdir}
+			p.Version = ""
+		case d.ArchiveInfo != nil:
+			sum := d.ArchiveInfo.Hashes["sha256"]
+			if h, ok := strings.CutPrefix(d.ArchiveInfo.Hash, "sha256="); ok && sum == "" {
+				sum = h
+			}
+			if sum == "" {
+				return fmt.Errorf("failed to lock %s: pip reported no sha256 for %s", p.Name, d.URL)
+			}
+			a := Artifact{URL: d.URL, Hashes: map[string]string{"sha256": sum}}
+			switch {
+			case in.IsDirect:
+				p.Archive = &a
+			case strings.HasSuffix(d.URL, ".whl"):
+				a.Name = path.Base(d.URL)
+				p.Wheels = []Artifact{a}
+			default:
+				a.Name = path.Base(d.URL)
+				p.Sdist = &a
+			}
+		default:
+			return fmt.Errorf("failed to lock %s: pip's report gives no source for it", p.Name)
 		}
-		if sum == "" {
-			return fmt.Errorf("failed to lock %s: pip reported no sha256 for %s (a source tree or VCS URL cannot be locked; use a wheel or sdist)", in.Metadata.Name, in.DownloadInfo.URL)
-		}
-		l.Packages = append(l.Packages, Package{Name: NormalizeRequirement(in.Metadata.Name), Version: in.Metadata.Version, SHA256: sum, URL: in.DownloadInfo.URL})
+		l.Packages = append(l.Packages, p)
 	}
+	sortPackages(l.Packages)
 	return nil
 }
 
-func solveUV(ctx context.Context, l *Lock, r Runner, uv, reqs string) error {
+func sortPackages(pkgs []Package) {
+	sort.SliceStable(pkgs, func(i, j int) bool { return pkgs[i].Name < pkgs[j].Name })
+}
+
+func solveUV(ctx context.Context, l *Lock, r Runner, uv, reqs, tmp string) error {
 	ver, err := r.Output(ctx, uv, "--version")
 	if err != nil {
 		return fmt.Errorf("failed to run uv (install it with `pip install uv`, or use `#ENV manager venv`): %w", err)
 	}
 	l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
-	args := append([]string{uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header", "--no-annotate",
+	out := filepath.Join(tmp, "pylock.toml")
+	args := append([]string{uv, "pip", "compile", "--quiet", "--format", "pylock.toml", "--no-header", "--output-file", out,
 		"--python", l.Python}, l.SourceArgs()...)
-	out, err := r.Output(ctx, append(args, reqs)...)
-	if err != nil {
+	if _, err := r.Output(ctx, append(args, reqs)...); err != nil {
 		return fmt.Errorf("failed to solve with uv: %w", err)
 	}
-	pkgs, err := ParseHashedRequirements(out)
+	data, err := os.ReadFile(out)
 	if err != nil {
-		return fmt.Errorf("failed to parse uv pip compile output: %w", err)
+		return fmt.Errorf("failed to read uv's pylock.toml: %w", err)
+	}
+	pkgs, err := ParsePylock(data, out, r.Dir)
+	if err != nil {
+		return fmt.Errorf("failed to read uv's pylock.toml: %w", err)
 	}
 	l.Packages = pkgs
 	return nil
-}
-
-var pinRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)`)
-
-// ParseHashedRequirements reads a `name==version --hash=sha256:...` file as
-// written by `uv pip compile --generate-hashes` or pip-compile, keeping
-// every sha256 of each package (one per file the index serves).
-func ParseHashedRequirements(data []byte) ([]Package, error) {
-	var pkgs []Package
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	var cur *Package
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if m := pinRe.FindStringSubmatch(line); m != nil {
-			pkgs = append(pkgs, Package{Name: NormalizeRequirement(m[1]), Version: m[2]})
-			cur = &pkgs[len(pkgs)-1]
-		}
-		for rest := line; cur != nil; {
-			i := strings.Index(rest, "--hash=sha256:")
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len("--hash=sha256:"):]
-			h := strings.Fields(rest)[0]
-			if cur.SHA256 == "" {
-				cur.SHA256 = h
-			} else {
-				cur.Hashes = append(cur.Hashes, h)
-			}
-		}
-	}
-	for _, p := range pkgs {
-		if p.SHA256 == "" {
-			return nil, fmt.Errorf("no hash for %s==%s", p.Name, p.Version)
-		}
-	}
-	return pkgs, sc.Err()
 }

@@ -39,6 +39,19 @@ type Spec struct {
 	// followed) when no module decides it, so that another python on PATH
 	// is another spec. With modules, the module list stands for it.
 	InterpreterPath string `json:"interpreter_path,omitempty"`
+	// RequirementFiles are the requirements files the resolver is given
+	// (absolute paths, in the order named); Files holds "SHA256  PATH" for
+	// every file they reach through -r and -c, and "tree HASH  PATH" for
+	// every local source tree they build, so that an edit is another spec.
+	RequirementFiles []string `json:"requirement_files,omitempty"`
+	Files            []string `json:"files,omitempty"`
+
+	// WorkDir is where the resolver runs (the script's directory): relative
+	// paths in requirements files start there, as they do for pip.
+	WorkDir string `json:"-"`
+	// Requested is what the user asked for at top level; the lock must
+	// hold each (CheckLocked).
+	Requested []Requested `json:"-"`
 }
 
 // Key returns the spec key: a short hash of the canonical spec.
@@ -73,11 +86,12 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	for _, fl := range append(append([]string(nil), cfg.FindLinks...), env.FindLinks...) {
 		s.FindLinks = append(s.FindLinks, absSource(dir, fl))
 	}
+	s.WorkDir = dir
 	for _, r := range env.Pip {
-		s.Pip = append(s.Pip, NormalizeRequirement(r))
+		s.addPip(r, jobspec.Pos{})
 	}
 	for _, f := range env.Requirements {
-		if err := s.addRequirementsFile(resolve(dir, f), "requirements", map[string]bool{}); err != nil {
+		if err := s.addRequirementsFile(resolve(dir, f), "requirements"); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +111,7 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	if s.Use != "" {
 		s.Manager = ""
 	}
-	if IsConda(s.Manager) && len(s.Pip) > 0 {
+	if IsConda(s.Manager) && (len(s.Pip) > 0 || len(s.RequirementFiles) > 0) {
 		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "pip",
 			Msg:  fmt.Sprintf("pip packages in a %s environment are not supported yet (%s)", s.Manager, strings.Join(s.Pip, " ")),
 			Hint: "ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`"}
@@ -210,6 +224,16 @@ var (
 	reqNameRe = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)`)
 	nameSepRe = regexp.MustCompile(`[-_.]+`)
 )
+
+// addPip adds one PEP 508 requirement that the user asked for by name (an
+// #ENV pip value, a PEP 723 or pyproject dependency).
+func (s *Spec) addPip(r string, pos jobspec.Pos) {
+	n := NormalizeRequirement(r)
+	s.Pip = append(s.Pip, n)
+	if req, err := jobspec.ParseRequirement(n); err == nil {
+		s.Requested = append(s.Requested, Requested{ID: normName(req.Name), Text: r, Pos: pos, Conditional: req.Marker != ""})
+	}
+}
 
 // NormalizeRequirement lower-cases a PEP 508 requirement's name, folds runs
 // of "-_." to "-" as PEP 503 does, and removes white space outside markers,

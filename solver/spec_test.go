@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -35,19 +34,19 @@ func writeFiles(t *testing.T, files map[string]string) string {
 }
 
 // TestSpecKeyStable: specs that ask for the same thing share a key, however
-// they are ordered, formatted or located.
+// their #ENV values are ordered or spelled. Requirements files count by
+// their contents (the resolver reads them as they are): see
+// TestSpecKeyChanges.
 func TestSpecKeyStable(t *testing.T) {
 	cfg := testConfig(t)
 	base := writeFiles(t, map[string]string{"req.txt": "numpy>=1.26\nscipy\n"})
-	moved := writeFiles(t, map[string]string{"other-name.txt": "# a comment\n\n  SciPy   # trailing\nNumPy >= 1.26\n"})
 	cases := []struct {
 		name string
 		env  jobspec.Env
 		dir  string
 	}{
 		{"reordered pip", jobspec.Env{Pip: []string{"torch", "numpy"}, Requirements: []string{"req.txt"}}, base},
-		{"renamed and reformatted requirements, other dir", jobspec.Env{Pip: []string{"numpy", "Torch"}, Requirements: []string{"other-name.txt"}}, moved},
-		{"requirements inlined as pip", jobspec.Env{Pip: []string{"torch", "numpy", "numpy>=1.26", "scipy"}}, base},
+		{"pip spelled otherwise", jobspec.Env{Pip: []string{"numpy", "Torch"}, Requirements: []string{"req.txt"}}, base},
 		{"name, setenv and stage do not count", jobspec.Env{Pip: []string{"numpy", "torch"}, Requirements: []string{"req.txt"}, Name: "x", SetEnv: []string{"A=1"}}, base},
 	}
 	var want string
@@ -118,7 +117,7 @@ func TestSpecKeyChanges(t *testing.T) {
 // share an env ID; anything that changes the installed files changes it.
 func TestEnvIDSharedAndDistinct(t *testing.T) {
 	base := Lock{Version: 1, SpecKey: "a", Manager: "uv", Tool: "uv 0.5.0", Python: "/usr/bin/python3.11", PythonVersion: "3.11.2",
-		Platform: "linux-amd64-glibc2.36", Packages: []Package{{Name: "numpy", Version: "1.26.4", SHA256: "aa"}, {Name: "six", Version: "1.16.0", SHA256: "bb"}}}
+		Platform: "linux-amd64-glibc2.36", Packages: []Package{wheel("numpy", "1.26.4", "aa"), wheel("six", "1.16.0", "bb")}}
 	same := base
 	same.SpecKey = "b" // another spec that solved to the same set
 	same.Packages = []Package{base.Packages[1], base.Packages[0]}
@@ -127,14 +126,18 @@ func TestEnvIDSharedAndDistinct(t *testing.T) {
 		t.Errorf("same packages, different env IDs")
 	}
 	changes := map[string]func(l *Lock){
-		"package version": func(l *Lock) { l.Packages = []Package{{Name: "numpy", Version: "2.0.0", SHA256: "aa"}, l.Packages[1]} },
-		"file hash":       func(l *Lock) { l.Packages = []Package{{Name: "numpy", Version: "1.26.4", SHA256: "cc"}, l.Packages[1]} },
+		"package version": func(l *Lock) { l.Packages = []Package{wheel("numpy", "2.0.0", "aa"), l.Packages[1]} },
+		"file hash":       func(l *Lock) { l.Packages = []Package{wheel("numpy", "1.26.4", "cc"), l.Packages[1]} },
 		"interpreter":     func(l *Lock) { l.Python = "/opt/python/bin/python3.11" },
 		"python version":  func(l *Lock) { l.PythonVersion = "3.11.9" },
 		"modules":         func(l *Lock) { l.Modules = []string{"cuda/12.1"} },
 		"tool version":    func(l *Lock) { l.Tool = "uv 0.6.0" },
 		"platform":        func(l *Lock) { l.Platform = "linux-arm64-glibc2.36" },
 		"conda explicit":  func(l *Lock) { l.Explicit = "@EXPLICIT\nhttps://x/a.conda#00" },
+		"vcs commit": func(l *Lock) {
+			l.Packages = append(l.Packages, Package{Name: "z", VCS: &VCS{Type: "git", URL: "file:///r", CommitID: "c1"}})
+		},
+		"source tree": func(l *Lock) { l.Trees = map[string]string{"/src/p": "t1"} },
 	}
 	for name, change := range changes {
 		l := base
@@ -163,28 +166,13 @@ func TestNormalizeRequirement(t *testing.T) {
 	}
 }
 
-func TestParseHashedRequirements(t *testing.T) {
-	in := "alpha==1.0 \\\n    --hash=sha256:aaa \\\n    --hash=sha256:bbb\nbeta[x]==1.2 \\\n    --hash=sha256:ccc\n    # via alpha\n"
-	got, err := ParseHashedRequirements([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Package{{Name: "alpha", Version: "1.0", SHA256: "aaa", Hashes: []string{"bbb"}}, {Name: "beta", Version: "1.2", SHA256: "ccc"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
-	}
-	l := Lock{Packages: got}
-	if r := l.Requirements(); r != "alpha==1.0 --hash=sha256:aaa --hash=sha256:bbb\nbeta==1.2 --hash=sha256:ccc\n" {
-		t.Errorf("requirements keep every hash, got %q", r)
-	}
-	if _, err := ParseHashedRequirements([]byte("alpha==1.0\n")); err == nil {
-		t.Error("a pin without a hash was accepted")
-	}
-}
-
 func TestLockRoundTrip(t *testing.T) {
-	l := &Lock{Version: 1, SpecKey: "k", Manager: "venv", Tool: "pip 23", Platform: "p",
-		Packages: []Package{{Name: "a", Version: "1", SHA256: "ff", URL: "file:///w/a.whl"}}, FindLinks: []string{"/w"}, NoIndex: true}
+	l := &Lock{Version: LockVersion, SpecKey: "k", Manager: "venv", Tool: "pip 23", Platform: "p",
+		Packages: []Package{wheel("a", "1", "ff"),
+			{Name: "d", Archive: &Artifact{URL: "file:///w/d-3.0-py3-none-any.whl", Hashes: map[string]string{"sha256": "ee"}}},
+			{Name: "z", VCS: &VCS{Type: "git", URL: "file:///r/z", CommitID: "c1"}},
+			{Name: "e", Directory: &Directory{Path: "/src/e", Editable: true}}},
+		FindLinks: []string{"/w"}, NoIndex: true}
 	data, err := l.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +181,28 @@ func TestLockRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.EnvID("/s") != l.EnvID("/s") || back.Requirements() != "a==1 --hash=sha256:ff\n" {
-		t.Errorf("round trip changed the lock:\n%s", data)
+	hashed, unhashed := back.Requirements()
+	if back.EnvID("/s") != l.EnvID("/s") ||
+		hashed != "a @ file:///w/a-1-py3-none-any.whl --hash=sha256:ff\nd @ file:///w/d-3.0-py3-none-any.whl --hash=sha256:ee\n" ||
+		unhashed != "z @ git+file:///r/z@c1\n-e /src/e\n" {
+		t.Errorf("round trip changed the lock:\n%s\nhashed %q\nunhashed %q", data, hashed, unhashed)
 	}
-	if _, err := ParseLock([]byte("version = 2\n"), "x.lock"); err == nil {
-		t.Error("a lock of another version was accepted")
+	// the file is a pylock.toml: its packages read back as PEP 751 packages
+	pkgs, err := ParsePylock(data, "x.lock", "/")
+	if err != nil || len(pkgs) != 4 {
+		t.Errorf("ParsePylock of a senv lock: %v %v", pkgs, err)
 	}
+	for _, old := range []string{"version = 1\nspec_key = \"k\"\n", "lock-version = \"1.0\"\n[tool.senv]\nversion = 3\n"} {
+		if _, err := ParseLock([]byte(old), "x.lock"); err == nil || !strings.Contains(err.Error(), "--upgrade") {
+			t.Errorf("a lock of another version: %v", err)
+		}
+	}
+}
+
+// wheel is a registry package with one wheel.
+func wheel(name, version, sha string) Package {
+	return Package{Name: name, Version: version, Wheels: []Artifact{{Name: name + "-" + version + "-py3-none-any.whl",
+		URL: "file:///w/" + name + "-" + version + "-py3-none-any.whl", Hashes: map[string]string{"sha256": sha}}}}
 }
 
 // TestSpecKeyFollowsInterpreter: another python first on PATH is another
