@@ -245,20 +245,22 @@ func (sc *requirementsScan) requirement(text string, topLevel bool, pos jobspec.
 			add(locationID(loc, sc.workDir), marker != "")
 		}
 		return sc.localURL(loc, false, pos)
-	case looksLikePath(loc):
+	}
+	if looksLikePath(loc) {
 		p := resolve(sc.workDir, expandHome(loc))
-		info, err := os.Stat(p)
-		if err != nil {
-			return &jobspec.Error{Pos: pos, Key: sc.key, Msg: fmt.Sprintf("%s: %v", loc, unwrapPathError(err)),
-				Hint: "a path in a requirements file is relative to the directory the job is submitted from (the script's directory), as for pip"}
+		if info, err := os.Stat(p); err == nil {
+			if info.IsDir() {
+				sc.trees = append(sc.trees, p)
+			}
+			add(locationID(p, sc.workDir), marker != "")
+			return nil
 		}
-		if info.IsDir() {
-			sc.trees = append(sc.trees, p)
-		}
-		add(locationID(p, sc.workDir), marker != "")
-		return nil
 	}
 	r, err := jobspec.ParseRequirement(text)
+	if err != nil && looksLikePath(loc) {
+		return &jobspec.Error{Pos: pos, Key: sc.key, Msg: fmt.Sprintf("%q is not a PEP 508 requirement, and no such file or directory", loc),
+			Hint: "a path in a requirements file is relative to the directory the job is submitted from (the script's directory), as for pip"}
+	}
 	if err != nil {
 		return &jobspec.Error{Pos: pos, Key: sc.key, Msg: err.Error(),
 			Hint: "each line is a requirement (numpy>=1.26, pkg @ URL, ./path), an option (-r, -c, -e, -i, ...) or a # comment"}

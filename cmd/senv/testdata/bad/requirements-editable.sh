@@ -1,3 +1,0 @@
-#!/bin/bash
-#ENV requirements req-editable.txt
-python train.py
