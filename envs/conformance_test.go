@@ -58,8 +58,14 @@ func managers(t *testing.T) []string {
 // build solves and ensures spec env under cfg.
 func build(t *testing.T, cfg *config.Config, env *jobspec.Env) (*envs.Store, envs.Job, string, envs.Outcome) {
 	t.Helper()
+	return buildIn(t, cfg, env, t.TempDir())
+}
+
+// buildIn is build with the spec's relative paths relative to dir.
+func buildIn(t *testing.T, cfg *config.Config, env *jobspec.Env, dir string) (*envs.Store, envs.Job, string, envs.Outcome) {
+	t.Helper()
 	ctx := context.Background()
-	spec, err := solver.Canonicalize(env, t.TempDir(), cfg)
+	spec, err := solver.Canonicalize(env, dir, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

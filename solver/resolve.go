@@ -239,7 +239,6 @@ func (l *Lock) addPipReport(data []byte) error {
 		case d.VCSInfo != nil:
 			u, _, _ := strings.Cut(d.URL, "#")
 			p.VCS = &VCS{Type: d.VCSInfo.VCS, URL: u, CommitID: d.VCSInfo.CommitID, RequestedRevision: d.VCSInfo.RequestedRevision, Subdirectory: d.Subdir}
-			p.Version = ""
 		case d.DirInfo != nil:
 			p.Directory = &Directory{Path: fileURLPath(d.URL), Editable: d.DirInfo.Editable, Subdirectory: d.Subdir}
 			p.Version = ""

@@ -98,3 +98,102 @@ func BuildAll(dir string, wheels []Wheel) (string, error) {
 	}
 	return dir, nil
 }
+
+// SourceTree writes a project directory dir/NAME for w (pyproject.toml and
+// the package) built by a tiny in-tree PEP 517 backend, so that pip and uv
+// can build and install it, editable too (PEP 660), with no index and no
+// setuptools. It returns the directory.
+func SourceTree(dir string, w Wheel) (string, error) {
+	root := filepath.Join(dir, w.Name)
+	deps := make([]string, len(w.Deps))
+	for i, d := range w.Deps {
+		deps[i] = fmt.Sprintf("%q", d)
+	}
+	files := map[string]string{
+		"pyproject.toml": fmt.Sprintf("[build-system]\nrequires = []\nbuild-backend = \"tinybackend\"\nbackend-path = [\"_backend\"]\n\n"+
+			"[project]\nname = %q\nversion = %q\ndependencies = [%s]\n", w.Name, w.Version, strings.Join(deps, ", ")),
+		w.Name + "/__init__.py":   fmt.Sprintf("__version__ = %q\n", w.Version),
+		"_backend/tinybackend.py": tinyBackend,
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", fmt.Errorf("failed to write source tree: %w", err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return "", fmt.Errorf("failed to write source tree: %w", err)
+		}
+	}
+	return root, nil
+}
+
+// tinyBackend is a PEP 517/660 build backend in one file: it packs the
+// package directory named like the project into a wheel, or, for an
+// editable install, a wheel whose .pth file points at the tree.
+const tinyBackend = `"""A tiny PEP 517 build backend for tests (written by senv's wheelhouse)."""
+import base64, hashlib, os, tomllib, zipfile
+
+
+def _project():
+    with open("pyproject.toml", "rb") as f:
+        p = tomllib.load(f)["project"]
+    return p["name"], p["version"], p.get("dependencies", [])
+
+
+def _metadata():
+    name, version, deps = _project()
+    return "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version) + "".join("Requires-Dist: %s\n" % d for d in deps)
+
+
+def _wheel(wheel_directory, files):
+    name, version, _ = _project()
+    di = "%s-%s.dist-info" % (name, version)
+    files[di + "/METADATA"] = _metadata().encode()
+    files[di + "/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tiny\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = ""
+    for p, b in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b"=").decode()
+        record += "%s,sha256=%s,%d\n" % (p, digest, len(b))
+    record += di + "/RECORD,,\n"
+    fn = "%s-%s-py3-none-any.whl" % (name, version)
+    with zipfile.ZipFile(os.path.join(wheel_directory, fn), "w") as z:
+        for p, b in files.items():
+            z.writestr(p, b)
+        z.writestr(di + "/RECORD", record)
+    return fn
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    name, version, _ = _project()
+    di = "%s-%s.dist-info" % (name, version)
+    os.makedirs(os.path.join(metadata_directory, di), exist_ok=True)
+    with open(os.path.join(metadata_directory, di, "METADATA"), "w") as f:
+        f.write(_metadata())
+    return di
+
+
+prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name, _, _ = _project()
+    files = {}
+    for root, _, names in os.walk(name):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                files[p] = f.read()
+    return _wheel(wheel_directory, files)
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    name, _, _ = _project()
+    return _wheel(wheel_directory, {"_%s_editable.pth" % name: (os.getcwd() + "\n").encode()})
+`

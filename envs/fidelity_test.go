@@ -1,0 +1,256 @@
+package envs_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/senv-hpc/senv/internal/wheelhouse"
+	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/solver"
+)
+
+// fidelityFixture is a project with every kind of requirement pip's file
+// format has, all local: registry wheels through find-links (one held back
+// by a constraint), a direct-URL wheel, a git repository, a source tree and
+// an editable source tree.
+type fidelityFixture struct {
+	dir, wheels string
+	want        []string // name==version of everything the env must hold
+}
+
+func newFidelityFixture(t *testing.T) fidelityFixture {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is needed for VCS requirements")
+	}
+	dir := t.TempDir()
+	wh, err := wheelhouse.BuildAll(filepath.Join(dir, "wheels"), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose, err := wheelhouse.Build(t.TempDir(), wheelhouse.Wheel{Name: "delta", Version: "3.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	for _, w := range []wheelhouse.Wheel{{Name: "epsilon", Version: "0.5", Deps: []string{"gamma"}}, {Name: "live", Version: "0.1"}} {
+		if _, err := wheelhouse.SourceTree(src, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, err := wheelhouse.SourceTree(t.TempDir(), wheelhouse.Wheel{Name: "zeta", Version: "0.7", Deps: []string{"beta"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{{"init", "-q"}, {"add", "-A"}, {"-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "zeta 0.7"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, argv...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", argv, err, out)
+		}
+	}
+	reqs := "# a hand-written file of every shape\n" +
+		// uv, unlike pip, refuses a backslash continuation inside a requirement
+		"alpha>=1.0\t# via find-links\n" +
+		"-c constraints.txt\n" +
+		"delta @ file://" + loose + "\n" +
+		// file://localhost: pip 23's vendored packaging refuses git+file:/// (no host)
+		"zeta @ git+file://localhost" + repo + "\n" +
+		"./src/epsilon\n" +
+		"-e ./src/live\n"
+	for name, content := range map[string]string{"requirements.txt": reqs, "constraints.txt": "beta<1.2\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fidelityFixture{dir: dir, wheels: wh,
+		want: []string{"alpha==1.0", "beta==1.0", "delta==3.0", "epsilon==0.5", "gamma==2.0", "live==0.1", "zeta==0.7"}}
+}
+
+// installed lists name==version of every distribution in the env at prefix
+// but the ones venv seeds it with.
+func installed(t *testing.T, prefix string) []string {
+	t.Helper()
+	out := output(t, filepath.Join(prefix, "bin", "python"), "-c",
+		"import importlib.metadata as m, json; print(json.dumps(sorted(d.metadata['Name'].lower() + '==' + d.version for d in m.distributions())))")
+	var got []string
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var kept []string
+	for _, d := range got {
+		if !strings.HasPrefix(d, "pip==") && !strings.HasPrefix(d, "setuptools==") {
+			kept = append(kept, d)
+		}
+	}
+	return kept
+}
+
+// lockedNames lists the names in a lock with the version where the lock
+// records one (source trees have none).
+func lockedNames(l *solver.Lock) []string {
+	var names []string
+	for _, p := range l.Packages {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func names(pins []string) []string {
+	var out []string
+	for _, p := range pins {
+		n, _, _ := strings.Cut(p, "==")
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestFidelityEveryKindOfRequirement: a requirements file with registry,
+// constrained, direct-URL, VCS, source-tree and editable requirements builds,
+// with pip (venv) and with uv, an env that holds exactly what the file asks
+// for: the lock names every package, the env holds every locked package at
+// its version, nothing is dropped, and the VCS requirement is pinned to the
+// commit.
+func TestFidelityEveryKindOfRequirement(t *testing.T) {
+	fx := newFidelityFixture(t)
+	for _, m := range managers(t)[:2] {
+		t.Run(m, func(t *testing.T) {
+			cfg := testConfig(t)
+			env := &jobspec.Env{Manager: m, Requirements: []string{"requirements.txt"}, FindLinks: []string{fx.wheels}, NoIndex: true}
+			_, job, prefix, _ := buildIn(t, cfg, env, fx.dir)
+			if got := lockedNames(job.Lock); !reflect.DeepEqual(got, names(fx.want)) {
+				t.Errorf("locked %q, want %q", got, names(fx.want))
+			}
+			if got := installed(t, prefix); !reflect.DeepEqual(got, fx.want) {
+				t.Errorf("env holds %q, want %q", got, fx.want)
+			}
+			kinds := map[string]string{}
+			for _, p := range job.Lock.Packages {
+				kinds[p.Name] = p.Kind()
+				if p.Kind() == "vcs" && len(p.VCS.CommitID) != 40 {
+					t.Errorf("zeta is not pinned to a commit: %+v", p.VCS)
+				}
+			}
+			want := map[string]string{"alpha": "registry", "beta": "registry", "gamma": "registry", "delta": "archive", "zeta": "vcs", "epsilon": "directory", "live": "directory"}
+			if !reflect.DeepEqual(kinds, want) {
+				t.Errorf("kinds %v, want %v", kinds, want)
+			}
+			// the editable tree runs from its source: an edit shows without a rebuild
+			os.WriteFile(filepath.Join(fx.dir, "src", "live", "live", "__init__.py"), []byte("__version__ = 'edited'\n"), 0o644)
+			if got := output(t, filepath.Join(prefix, "bin", "python"), "-c", "import live; print(live.__version__)"); got != "edited" {
+				t.Errorf("editable package printed %q", got)
+			}
+			os.WriteFile(filepath.Join(fx.dir, "src", "live", "live", "__init__.py"), []byte("__version__ = '0.1'\n"), 0o644)
+		})
+	}
+}
+
+// TestFidelityOracle: what senv locks is what the tools themselves resolve
+// from the same file and sources: `uv pip compile` and `pip install
+// --dry-run --report`, run directly.
+func TestFidelityOracle(t *testing.T) {
+	fx := newFidelityFixture(t)
+	python := systemPython()
+	uvOut, err := runIn(fx.dir, "uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-index", "--find-links", fx.wheels,
+		"--python", python, "requirements.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "report.json")
+	if _, err := runIn(fx.dir, python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", report,
+		"--no-index", "--find-links", fx.wheels, "-r", "requirements.txt"); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Install []struct {
+			Metadata struct{ Name, Version string } `json:"metadata"`
+		} `json:"install"`
+	}
+	data, _ := os.ReadFile(report)
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var pipNames, uvNames []string
+	for _, in := range rep.Install {
+		pipNames = append(pipNames, strings.ToLower(in.Metadata.Name))
+	}
+	sort.Strings(pipNames)
+	for _, line := range strings.Split(uvOut, "\n") {
+		line = strings.TrimSpace(line)
+		line = strings.TrimPrefix(line, "-e ")
+		if line == "" || strings.HasPrefix(line, "-") {
+			continue
+		}
+		name := strings.FieldsFunc(line, func(r rune) bool { return r == '=' || r == ' ' || r == '@' })[0]
+		if strings.HasPrefix(name, "./") { // uv writes a source tree by its path
+			name = filepath.Base(name)
+		}
+		uvNames = append(uvNames, strings.ToLower(name))
+	}
+	sort.Strings(uvNames)
+	if !reflect.DeepEqual(pipNames, names(fx.want)) || !reflect.DeepEqual(uvNames, names(fx.want)) {
+		t.Fatalf("the tools disagree with the fixture: pip %q, uv %q, want %q", pipNames, uvNames, names(fx.want))
+	}
+	for _, m := range managers(t)[:2] {
+		cfg := testConfig(t)
+		spec, err := solver.Canonicalize(&jobspec.Env{Manager: m, Requirements: []string{"requirements.txt"}, FindLinks: []string{fx.wheels}, NoIndex: true}, fx.dir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lock, err := solver.Solve(t.Context(), spec, cfg, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lockedNames(lock); !reflect.DeepEqual(got, pipNames) {
+			t.Errorf("%s: senv locked %q, the tools resolve %q", m, got, pipNames)
+		}
+	}
+}
+
+// TestFidelityMissingRequirementFails: a lock that lacks something asked
+// for is an error naming it, never an env without it.
+func TestFidelityMissingRequirementFails(t *testing.T) {
+	fx := newFidelityFixture(t)
+	cfg := testConfig(t)
+	spec, err := solver.Canonicalize(&jobspec.Env{Manager: "uv", Requirements: []string{"requirements.txt"}, FindLinks: []string{fx.wheels}, NoIndex: true}, fx.dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := solver.Solve(t.Context(), spec, cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range lock.Packages {
+		if p.Name == "zeta" {
+			lock.Packages = append(lock.Packages[:i], lock.Packages[i+1:]...)
+			break
+		}
+	}
+	if err := solver.CheckLocked(lock, spec.Requested); err == nil || !strings.Contains(err.Error(), "requirements.txt:5") {
+		t.Errorf("a lock without zeta: %v", err)
+	}
+}
+
+func runIn(dir string, argv ...string) (string, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), &runError{argv, ee, string(ee.Stderr)}
+	}
+	return string(out), err
+}
+
+type runError struct {
+	argv   []string
+	err    error
+	stderr string
+}
+
+func (e *runError) Error() string { return strings.Join(e.argv, " ") + ": " + e.err.Error() + "\n" + e.stderr }
