@@ -253,4 +253,6 @@ type runError struct {
 	stderr string
 }
 
-func (e *runError) Error() string { return strings.Join(e.argv, " ") + ": " + e.err.Error() + "\n" + e.stderr }
+func (e *runError) Error() string {
+	return strings.Join(e.argv, " ") + ": " + e.err.Error() + "\n" + e.stderr
+}
