@@ -65,7 +65,6 @@ var Managers = []string{"venv", "uv", "conda", "mamba", "micromamba"}
 
 var (
 	moduleRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+/@:,=-]*$`)
-	pythonRe  = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 	pipNameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?`)
 	envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	labelRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
@@ -78,8 +77,8 @@ var Keys = []*Key{
 	{Name: "module", Min: 1, Max: -1, Usage: "NAME...", Help: "modules to load, in this order, before activation",
 		check: oneOf(moduleRe, "a module name holds only letters, digits and _ . + / @ : , = -", "write it as `module avail` shows it, e.g. cuda/12.1"),
 		store: func(e *Env, v []string) { e.Modules = append(e.Modules, v...) }},
-	{Name: "python", Single: true, Min: 1, Max: 1, Usage: "VERSION", Help: "Python version, e.g. 3.11",
-		check: oneOf(pythonRe, "a Python version is digits and dots", "e.g. `#ENV python 3.11`"),
+	{Name: "python", Single: true, Min: 1, Max: 1, Usage: "VERSION|SPECIFIER", Help: "Python version or range, e.g. 3.11 or '>=3.10,<3.13'",
+		check: checkPython,
 		store: func(e *Env, v []string) { e.Python = v[0] }},
 	{Name: "pip", Min: 1, Max: -1, Usage: "REQUIREMENT...", Help: "PEP 508 requirements", check: checkPip,
 		store: func(e *Env, v []string) { e.Pip = append(e.Pip, v...) }},
@@ -198,13 +197,20 @@ func enum(vals ...string) func(string) (string, string) {
 
 func checkPip(v string) (string, string) {
 	if strings.HasPrefix(v, "-") {
-		return "options are not requirements", "use the index-url, extra-index-url, find-links or no-index keys for package sources"
-	}
-	if !pipNameRe.MatchString(v) {
-		return "not a PEP 508 requirement", "e.g. `numpy`, `torch==2.3.*`, `pkg[extra]>=1.0`"
+		return "options are not requirements", "use the index-url, extra-index-url, find-links or no-index keys for package sources, a requirements file for -e and -c"
 	}
 	if strings.ContainsAny(v, "`$") {
 		return "not a PEP 508 requirement", "a requirement holds no ` or $ (nothing is expanded in #ENV lines)"
+	}
+	if _, err := ParseRequirement(v); err != nil {
+		return err.Error(), "e.g. `numpy`, `torch==2.3.*`, `pkg[extra]>=1.0`, `pkg @ git+https://host/repo@v1`; quote a marker: '" + `pkg; python_version<"3.12"` + "'"
+	}
+	return "", ""
+}
+
+func checkPython(v string) (string, string) {
+	if _, err := ParsePythonSpec(v); err != nil {
+		return "not a Python version or specifier", "e.g. `#ENV python 3.11` or `#ENV python '>=3.10,<3.13'`"
 	}
 	return "", ""
 }

@@ -257,7 +257,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "missing value", in: "#!/bin/sh\n#ENV pip\n",
 			want: `job.sh:2: #ENV pip: missing value`, wantHint: "write `#ENV pip REQUIREMENT...`"},
 		{name: "too many values", in: "#!/bin/sh\n#ENV python 3.11 3.12\n",
-			want: `job.sh:2: #ENV python: takes one value, got 2`, wantHint: "write `#ENV python VERSION`"},
+			want: `job.sh:2: #ENV python: takes one value, got 2`, wantHint: "write `#ENV python VERSION|SPECIFIER`"},
 		{name: "no-index with value", in: "#!/bin/sh\n#ENV no-index yes\n",
 			want: `job.sh:2: #ENV no-index: takes no value`},
 		{name: "module metachar", in: "#!/bin/sh\n#ENV module 'cuda;id'\n",
@@ -281,7 +281,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "unknown stage", in: "#!/bin/sh\n#ENV stage locl\n",
 			want: `job.sh:2: #ENV stage: "locl": unknown value`, wantHint: `did you mean "local"? (one of: local, none)`},
 		{name: "bad python", in: "#!/bin/sh\n#ENV python 3.x\n",
-			want: `job.sh:2: #ENV python: "3.x": a Python version is digits and dots`},
+			want: `job.sh:2: #ENV python: "3.x": not a Python version or specifier`},
 		{name: "pip option", in: "#!/bin/sh\n#ENV pip --index-url=https://x numpy\n",
 			want: `job.sh:2: #ENV pip: "--index-url=https://x": options are not requirements`},
 		{name: "pip command substitution", in: "#!/bin/sh\n#ENV pip 'numpy$(id)'\n",
@@ -395,7 +395,7 @@ func TestApplyFlags(t *testing.T) {
 		{name: "unknown flag key", flags: []Directive{flag("pyhton", "3.12")},
 			wantErr: `flag --pyhton: unknown key (did you mean "python"?)`},
 		{name: "bad flag value", flags: []Directive{flag("python", "3.x"), flag("manager", "pixi")},
-			wantErr: "flag --python: \"3.x\": a Python version is digits and dots\nflag --manager: \"pixi\": unknown value"},
+			wantErr: "flag --python: \"3.x\": not a Python version or specifier\nflag --manager: \"pixi\": unknown value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

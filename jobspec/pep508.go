@@ -29,20 +29,20 @@ var (
 )
 
 // ParseRequirement parses one PEP 508 requirement. The error says what is
-// wrong in words a user can act on.
+// wrong in words a user can act on; it does not repeat the requirement.
 func ParseRequirement(s string) (Requirement, error) {
 	var r Requirement
 	rest := strings.TrimLeft(s, requirementSp)
 	name := pep508NameRe.FindString(rest)
 	if name == "" {
-		return r, fmt.Errorf("%q is not a PEP 508 requirement: it must start with a package name", s)
+		return r, fmt.Errorf("not a PEP 508 requirement: it must start with a package name")
 	}
 	r.Name = name
 	rest = strings.TrimLeft(rest[len(name):], requirementSp)
 	if strings.HasPrefix(rest, "[") {
 		end := strings.IndexByte(rest, ']')
 		if end < 0 {
-			return r, fmt.Errorf("%q: extras are not closed with ]", s)
+			return r, fmt.Errorf("extras are not closed with ]")
 		}
 		for _, e := range strings.Split(rest[1:end], ",") {
 			e = strings.TrimSpace(e)
@@ -50,7 +50,7 @@ func ParseRequirement(s string) (Requirement, error) {
 				break
 			}
 			if pep508NameRe.FindString(e) != e || e == "" {
-				return r, fmt.Errorf("%q: %q is not an extra name", s, e)
+				return r, fmt.Errorf("%q is not an extra name", e)
 			}
 			r.Extras = append(r.Extras, e)
 		}
@@ -65,16 +65,16 @@ func ParseRequirement(s string) (Requirement, error) {
 		}
 		r.URL = rest[:end]
 		if !urlSchemeRe.MatchString(r.URL) && !strings.HasPrefix(r.URL, "file:") {
-			return r, fmt.Errorf("%q: %q after @ is not a URL", s, r.URL)
+			return r, fmt.Errorf("%q after @ is not a URL", r.URL)
 		}
 		rest = strings.TrimLeft(rest[end:], requirementSp)
 		if rest != "" && !strings.HasPrefix(rest, ";") {
-			return r, fmt.Errorf("%q: unexpected %q after the URL", s, rest)
+			return r, fmt.Errorf("unexpected %q after the URL", rest)
 		}
 	default:
 		spec, after, err := parseSpecifier(rest)
 		if err != nil {
-			return r, fmt.Errorf("%q: %v", s, err)
+			return r, fmt.Errorf("%v", err)
 		}
 		r.Specifier, rest = spec, after
 	}
@@ -82,11 +82,11 @@ func ParseRequirement(s string) (Requirement, error) {
 		return r, nil
 	}
 	if !strings.HasPrefix(rest, ";") {
-		return r, fmt.Errorf("%q: unexpected %q (a version is written like ==1.0, >=1.2,<2; a marker follows a ;)", s, rest)
+		return r, fmt.Errorf("unexpected %q (a version is written like ==1.0, >=1.2,<2; a marker follows a ;)", rest)
 	}
 	r.Marker = strings.TrimSpace(rest[1:])
 	if err := checkMarker(r.Marker); err != nil {
-		return r, fmt.Errorf("%q: marker %v", s, err)
+		return r, fmt.Errorf("marker %v", err)
 	}
 	return r, nil
 }

@@ -7,44 +7,47 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/senv-hpc/senv/internal/inputfile"
 )
 
-// PEP 723 inline script metadata: a "# /// script" block of comment lines
-// holding TOML, closed by "# ///".
-var pep723Re = regexp.MustCompile(`(?m)^# /// script\n((?:^#(?:| .*)\n)+?)^# ///$`)
-
-// requiresPythonRe matches one clause of requires-python that gives a lower
-// bound: ">=3.11", "==3.11.*", "~=3.11".
-var requiresPythonRe = regexp.MustCompile(`^\s*(?:>=|==|~=)\s*([0-9]+\.[0-9]+)(?:\.[0-9*]+)*\s*$`)
-
-// lowerBound returns the X.Y of the first lower-bound clause of a
-// requires-python specifier, in whatever order the clauses come.
-func lowerBound(spec string) string {
-	for _, clause := range strings.Split(spec, ",") {
-		if m := requiresPythonRe.FindStringSubmatch(clause); m != nil {
-			return m[1]
-		}
-	}
-	return ""
-}
+// PEP 723 metadata blocks, by the PEP's reference regular expression: a
+// "# /// TYPE" line, comment lines, and the last "# ///" line that follows
+// them without a break (so a "# ///" inside a TOML string does not end the
+// block).
+var pep723Re = regexp.MustCompile(`(?m)^# /// ([a-zA-Z0-9-]+)$\n((?:^#(?:| .*)$\n)+)^# ///$`)
 
 // looksPython reports whether a script is Python by its name or shebang.
 func looksPython(name, shebang string) bool {
 	return strings.HasSuffix(name, ".py") || strings.Contains(shebang, "python")
 }
 
-// applyPEP723 maps a PEP 723 block onto the python and pip keys.
+// applyPEP723 maps a PEP 723 script block onto the python and pip keys.
 func (s *Script) applyPEP723(data []byte) ErrorList {
-	m := pep723Re.FindSubmatchIndex(data)
-	if m == nil {
+	var block []int
+	for _, m := range pep723Re.FindAllSubmatchIndex(data, -1) {
+		if string(data[m[2]:m[3]]) != "script" {
+			continue
+		}
+		if block != nil {
+			line := bytes.Count(data[:m[0]], []byte("\n")) + 1
+			return ErrorList{{Pos: Pos{File: s.Name, Line: line}, Msg: "a second `# /// script` block",
+				Hint: "PEP 723 allows one script block: merge them"}}
+		}
+		block = m
+	}
+	if block == nil {
 		return nil
 	}
-	line := bytes.Count(data[:m[0]], []byte("\n")) + 1
+	line := bytes.Count(data[:block[0]], []byte("\n")) + 1
 	pos := Pos{File: s.Name, Line: line}
 	var body strings.Builder
-	for _, l := range strings.SplitAfter(string(data[m[2]:m[3]]), "\n") {
+	for _, l := range strings.SplitAfter(string(data[block[4]:block[5]]), "\n") {
 		l = strings.TrimPrefix(l, "#")
 		body.WriteString(strings.TrimPrefix(l, " "))
+	}
+	if err := inputfile.CheckTOML([]byte(body.String())); err != nil {
+		return ErrorList{{Pos: pos, Msg: "PEP 723 script metadata: " + err.Error(), Hint: "the block between `# /// script` and `# ///` must be plain TOML"}}
 	}
 	var meta struct {
 		RequiresPython string   `toml:"requires-python"`
@@ -55,12 +58,11 @@ func (s *Script) applyPEP723(data []byte) ErrorList {
 	}
 	var errs ErrorList
 	if meta.RequiresPython != "" {
-		version := lowerBound(meta.RequiresPython)
-		if version == "" {
-			errs = append(errs, &Error{Pos: pos, Key: "python", Msg: fmt.Sprintf("requires-python %q: senv needs a lower bound like \">=3.11\"", meta.RequiresPython),
-				Hint: "write requires-python = \">=3.11\" or add `#ENV python 3.11`"})
+		if _, err := ParsePythonSpec(meta.RequiresPython); err != nil {
+			errs = append(errs, &Error{Pos: pos, Key: "python", Msg: fmt.Sprintf("requires-python %q: %v", meta.RequiresPython, err),
+				Hint: "write a version specifier such as \">=3.11\" or \">=3.10,<3.13\""})
 		} else if _, given := s.seen["python"]; !given {
-			if e := s.Apply(Directive{Key: "python", Values: []string{version}, Pos: pos}); e != nil {
+			if e := s.Apply(Directive{Key: "python", Values: []string{strings.TrimSpace(meta.RequiresPython)}, Pos: pos}); e != nil {
 				errs = append(errs, e)
 			}
 		}

@@ -262,7 +262,7 @@ func (sc *requirementsScan) requirement(text string, topLevel bool, pos jobspec.
 			Hint: "a path in a requirements file is relative to the directory the job is submitted from (the script's directory), as for pip"}
 	}
 	if err != nil {
-		return &jobspec.Error{Pos: pos, Key: sc.key, Msg: err.Error(),
+		return &jobspec.Error{Pos: pos, Key: sc.key, Msg: fmt.Sprintf("%q: %v", text, err),
 			Hint: "each line is a requirement (numpy>=1.26, pkg @ URL, ./path), an option (-r, -c, -e, -i, ...) or a # comment"}
 	}
 	if r.URL != "" {

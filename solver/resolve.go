@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/templates"
 )
 
@@ -76,12 +77,16 @@ func RunnerFor(s *Spec, cfg *config.Config) Runner {
 func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, version string, err error) {
 	interp := s.Interpreter
 	if s.Manager == "uv" && s.Python != "" && len(s.Modules) == 0 {
-		// not on PATH? uv knows the interpreters it manages (SPEC §2)
-		if _, lookErr := exec.LookPath(interp); lookErr != nil {
+		// not on PATH? uv knows the interpreters it manages (SPEC §2), and
+		// takes a version range as it is
+		if _, lookErr := exec.LookPath(interp); interp == "" || lookErr != nil {
 			if out, err := r.Output(ctx, uv, "python", "find", s.Python); err == nil {
 				interp = strings.TrimSpace(string(out))
 			}
 		}
+	}
+	if interp == "" {
+		return "", "", fmt.Errorf("failed to find a python that satisfies %q on PATH or among uv's interpreters", s.Python)
 	}
 	out, err := r.Output(ctx, interp, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
 	if err != nil {
@@ -89,15 +94,21 @@ func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, versi
 		if len(s.Modules) > 0 {
 			where += " after `module load " + strings.Join(s.Modules, " ") + "`"
 		}
-		return "", "", fmt.Errorf("failed to find python interpreter %q %s: %w", s.Interpreter, where, err)
+		return "", "", fmt.Errorf("failed to find python interpreter %q %s: %w", interp, where, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 2 {
-		return "", "", fmt.Errorf("failed to query interpreter %q: unexpected output %q", s.Interpreter, out)
+		return "", "", fmt.Errorf("failed to query interpreter %q: unexpected output %q", interp, out)
 	}
 	path, version = lines[0], lines[1]
-	if s.Python != "" && version != s.Python && !strings.HasPrefix(version, s.Python+".") {
-		return "", "", fmt.Errorf("failed to find python %s: %s is version %s", s.Python, path, version)
+	if s.Python != "" {
+		spec, err := jobspec.ParsePythonSpec(s.Python)
+		if err != nil {
+			return "", "", fmt.Errorf("failed to find python %s: %w", s.Python, err)
+		}
+		if !spec.Allows(version) {
+			return "", "", fmt.Errorf("failed to find python %s: %s is version %s", s.Python, path, version)
+		}
 	}
 	return path, version, nil
 }

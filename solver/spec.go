@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/senv-hpc/senv/config"
@@ -119,13 +121,21 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	if s.Manager == "conda" && s.Solver == "" {
 		s.Solver = "libmamba" // only conda has a choice; mamba's is fixed
 	}
-	if s.Python != "" && cfg.PythonModule != "" && !IsConda(s.Manager) {
+	pySpec, err := jobspec.ParsePythonSpec(s.Python)
+	if s.Python != "" && err != nil {
+		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "python", Msg: err.Error()}
+	}
+	if s.Python != "" && pySpec.Bare() && cfg.PythonModule != "" && !IsConda(s.Manager) {
 		s.Modules = append([]string{strings.ReplaceAll(cfg.PythonModule, "{version}", s.Python)}, s.Modules...)
 	}
 	switch {
 	case s.Manager == "" || IsConda(s.Manager):
-	case s.Python != "":
+	case s.Python != "" && pySpec.Bare():
 		s.Interpreter = "python" + s.Python
+	case s.Python != "":
+		if s.Interpreter, err = pickInterpreter(pySpec, s.Manager); err != nil {
+			return nil, err
+		}
 	default:
 		s.Interpreter = cfg.Python
 	}
@@ -138,6 +148,59 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	}
 	s.Platform = Platform()
 	return s, nil
+}
+
+// pickInterpreter chooses the interpreter for a version range: the newest
+// python3.N on PATH whose family the range allows. It reads directory
+// listings only (no exec: it runs at every job start); the solve then checks
+// the chosen interpreter's full version. With none on PATH, a uv spec leaves
+// the choice to `uv python find` at solve time; otherwise the error lists
+// what was found.
+func pickInterpreter(spec jobspec.PythonSpec, manager string) (string, error) {
+	found := map[int]string{} // minor version -> the first python3.N on PATH
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			m := pythonNameRe.FindStringSubmatch(e.Name())
+			if m == nil {
+				continue
+			}
+			minor, _ := strconv.Atoi(m[1])
+			if _, seen := found[minor]; !seen && isExecutable(filepath.Join(dir, e.Name())) {
+				found[minor] = filepath.Join(dir, e.Name())
+			}
+		}
+	}
+	best := -1
+	for minor := range found {
+		if minor > best && spec.Allows(fmt.Sprintf("3.%d", minor)) {
+			best = minor
+		}
+	}
+	if best >= 0 {
+		return fmt.Sprintf("python3.%d", best), nil
+	}
+	if manager == "uv" {
+		return "", nil // Interpreter asks `uv python find`
+	}
+	var have []string
+	for _, p := range found {
+		have = append(have, p)
+	}
+	sort.Strings(have)
+	msg := fmt.Sprintf("no python on PATH satisfies %q", spec.Text)
+	if len(have) > 0 {
+		msg += " (found " + strings.Join(have, ", ") + ")"
+	}
+	return "", &jobspec.Error{Key: "python", Msg: msg,
+		Hint: "load a python module first (`#ENV module python/3.12`), install one, or use `#ENV manager uv` to take a uv-managed python"}
+}
+
+var pythonNameRe = regexp.MustCompile(`^python3\.([0-9]+)$`)
+
+func isExecutable(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
 
 // resolveCommand finds a command on PATH and follows its symlinks: a few

@@ -247,3 +247,52 @@ func TestInterpreterFromUV_FakeUV(t *testing.T) {
 		t.Errorf("Interpreter = %q %q %v", path, version, err)
 	}
 }
+
+// TestPickInterpreter: a version range takes the newest python3.N on PATH
+// that it allows, reading directory listings only; with none it fails
+// listing what it found (or, for uv, leaves the choice to uv).
+func TestPickInterpreter(t *testing.T) {
+	bin := t.TempDir()
+	for _, n := range []string{"python3.9", "python3.11", "python3.12", "python3.12-config", "python3"} {
+		os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\n"), 0o755)
+	}
+	t.Setenv("PATH", bin)
+	cases := []struct{ spec, manager, want, err string }{
+		{">=3.10,<3.12", "venv", "python3.11", ""},
+		{">=3.8", "venv", "python3.12", ""},
+		{"~=3.9.0", "venv", "python3.9", ""},
+		{"!=3.12.*", "venv", "python3.11", ""},
+		{">=3.13", "venv", "", `no python on PATH satisfies ">=3.13" (found ` + bin + "/python3.11, "},
+		{">=3.13", "uv", "", ""},
+	}
+	for _, tc := range cases {
+		spec, _ := jobspec.ParsePythonSpec(tc.spec)
+		got, err := pickInterpreter(spec, tc.manager)
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("pickInterpreter(%s, %s) = %q, %v; want %q, %q", tc.spec, tc.manager, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestPythonRangeSolve: a range is checked against the full version of the
+// real interpreter it picks, and recorded in the lock.
+func TestPythonRangeSolve(t *testing.T) {
+	real, err := exec.LookPath("python3.11")
+	if err != nil {
+		t.Fatal("needs python3.11")
+	}
+	bin := t.TempDir()
+	os.Symlink(real, filepath.Join(bin, "python3.11"))
+	t.Setenv("PATH", bin+":/usr/bin:/bin")
+	cfg := testConfig(t)
+	for spec, ok := range map[string]bool{">=3.8": true, ">=3.10,<3.12": true, ">=3.11.99": false} {
+		s, err := Canonicalize(&jobspec.Env{Python: spec, Manager: "venv"}, t.TempDir(), cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		path, version, err := Interpreter(context.Background(), s, Runner{}, "uv")
+		if ok != (err == nil) {
+			t.Errorf("%s: %q %q %v", spec, path, version, err)
+		}
+	}
+}

@@ -133,7 +133,35 @@ func ScriptArgv(shebang, script string, args []string) ([]string, error) {
 			argv = append(argv, words...)
 		}
 	}
+	if runsScriptTool(argv) {
+		// `uv run --script` and `pipx run` would solve and build an env of
+		// their own from the script's metadata: senv has built it, so the
+		// env's python runs the script
+		argv = []string{"python"}
+	}
 	return append(append(argv, script), args...), nil
+}
+
+// runsScriptTool reports whether a shebang's command line hands the script
+// to uv or pipx (`#!/usr/bin/env -S uv run --script`, `#!/usr/bin/env -S
+// pipx run`).
+func runsScriptTool(argv []string) bool {
+	if filepath.Base(argv[0]) == "env" {
+		argv = argv[1:]
+		for len(argv) > 0 && (argv[0] == "-S" || argv[0] == "--split-string") {
+			argv = argv[1:]
+		}
+	}
+	if len(argv) < 2 {
+		return false
+	}
+	switch filepath.Base(argv[0]) {
+	case "uv":
+		return argv[1] == "run"
+	case "pipx":
+		return argv[1] == "run"
+	}
+	return false
 }
 
 // EnvChanges runs the activation block in /bin/sh and returns the variables

@@ -125,6 +125,12 @@ func TestScriptArgv(t *testing.T) {
 		{"/bin/bash", "/bin/bash job.sh a"},
 		{"/bin/bash -l", "/bin/bash -l job.sh a"},
 		{"/usr/bin/env python3", "/usr/bin/env python3 job.sh a"},
+		// uv and pipx would build an env of their own: the env's python runs it
+		{"/usr/bin/env -S uv run --script", "python job.sh a"},
+		{"/usr/bin/env -S uv run --quiet --script", "python job.sh a"},
+		{"/usr/local/bin/uv run --script", "python job.sh a"},
+		{"/usr/bin/env -S pipx run", "python job.sh a"},
+		{"/usr/bin/env uvx", "/usr/bin/env uvx job.sh a"},
 	}
 	for _, tc := range cases {
 		got, err := ScriptArgv(tc.shebang, "job.sh", []string{"a"})
