@@ -256,3 +256,150 @@ type runError struct {
 func (e *runError) Error() string {
 	return strings.Join(e.argv, " ") + ": " + e.err.Error() + "\n" + e.stderr
 }
+
+// writeProject writes a pyproject.toml (and extra files) into a fresh dir.
+func writeProject(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestFidelityPyproject: a pyproject.toml's dependencies, extras and
+// dependency groups, static or dynamic (computed by the project's build
+// backend), are in the env; the project itself is not.
+func TestFidelityPyproject(t *testing.T) {
+	wh, err := wheelhouse.BuildAll(t.TempDir(), append(wheelhouse.Standard, wheelhouse.Wheel{Name: "delta", Version: "3.0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := "[project]\nname = \"proj\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\ndependencies = [\"alpha\"]\n\n" +
+		"[project.optional-dependencies]\ngpu = [\"delta\"]\n\n[dependency-groups]\ntest = [\"gamma\"]\n"
+	dynDir, err := wheelhouse.SourceTree(t.TempDir(), wheelhouse.Wheel{Name: "dyn", Version: "0.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, _ := os.ReadFile(filepath.Join(dynDir, "pyproject.toml"))
+	os.WriteFile(filepath.Join(dynDir, "pyproject.toml"), []byte(strings.Replace(string(pp), "dependencies = []", "dynamic = [\"dependencies\"]", 1)), 0o644)
+	os.WriteFile(filepath.Join(dynDir, "deps.txt"), []byte("alpha\ngamma\n"), 0o644)
+	cases := []struct {
+		name, manager, dir string
+		extras, groups     []string
+		want               []string
+	}{
+		{"static uv", "uv", writeProject(t, map[string]string{"pyproject.toml": static}), []string{"gpu"}, []string{"test"},
+			[]string{"alpha==1.0", "beta==1.2", "delta==3.0", "gamma==2.0"}},
+		{"static pip", "venv", writeProject(t, map[string]string{"pyproject.toml": static}), []string{"gpu"}, nil,
+			[]string{"alpha==1.0", "beta==1.2", "delta==3.0"}},
+		{"dynamic uv", "uv", dynDir, nil, nil, []string{"alpha==1.0", "beta==1.2", "gamma==2.0"}},
+		{"dynamic pip", "venv", dynDir, nil, nil, []string{"alpha==1.0", "beta==1.2", "gamma==2.0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			env := &jobspec.Env{Manager: tc.manager, File: "pyproject.toml", Extras: tc.extras, Groups: tc.groups, FindLinks: []string{wh}, NoIndex: true}
+			_, _, prefix, _ := buildIn(t, cfg, env, tc.dir)
+			if got := installed(t, prefix); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("env holds %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// pip has no dependency groups: an error, not an env without them
+	cfg := testConfig(t)
+	spec, err := solver.Canonicalize(&jobspec.Env{Manager: "venv", File: "pyproject.toml", Groups: []string{"test"}, FindLinks: []string{wh}, NoIndex: true},
+		writeProject(t, map[string]string{"pyproject.toml": static}), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := solver.Solve(t.Context(), spec, cfg, t.TempDir()); err == nil || !strings.Contains(err.Error(), "dependency groups need uv") {
+		t.Errorf("groups with pip: %v", err)
+	}
+}
+
+// TestFidelityUVProject: a uv project (pyproject.toml with a local
+// [tool.uv.sources] package, and its uv.lock) is installed from uv.lock as
+// it is: when the index later has a newer version, the env still holds
+// uv.lock's; a uv.lock out of date with pyproject.toml fails with `uv lock`.
+func TestFidelityUVProject(t *testing.T) {
+	wheels := filepath.Join(t.TempDir(), "wheels")
+	if _, err := wheelhouse.BuildAll(wheels, []wheelhouse.Wheel{{Name: "alpha", Version: "1.0", Deps: []string{"beta>=1"}}, {Name: "beta", Version: "1.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeProject(t, map[string]string{"pyproject.toml": "[project]\nname = \"proj\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n" +
+		"dependencies = [\"alpha\", \"mylib\"]\n\n[tool.uv.sources]\nmylib = { path = \"libs/mylib\" }\n\n" +
+		"[tool.uv]\nfind-links = [\"" + wheels + "\"]\nno-index = true\n"})
+	if _, err := wheelhouse.SourceTree(filepath.Join(dir, "libs"), wheelhouse.Wheel{Name: "mylib", Version: "0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runIn(dir, "uv", "lock", "--quiet", "--python", systemPython()); err != nil {
+		t.Fatalf("uv lock: %v %s", err, out)
+	}
+	// a newer beta appears: a solve would take it, uv.lock says 1.0
+	if _, err := wheelhouse.Build(wheels, wheelhouse.Wheel{Name: "beta", Version: "1.2"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	_, job, prefix, _ := buildIn(t, cfg, &jobspec.Env{Manager: "uv", File: "pyproject.toml"}, dir)
+	want := []string{"alpha==1.0", "beta==1.0", "mylib==0.9"}
+	if got := installed(t, prefix); !reflect.DeepEqual(got, want) {
+		t.Errorf("env holds %q, want uv.lock's %q", got, want)
+	}
+	if job.Lock.Trees[filepath.Join(dir, "libs", "mylib")] == "" {
+		t.Errorf("the local source package's tree is not in the lock: %v", job.Lock.Trees)
+	}
+	// pyproject.toml changes, uv.lock does not
+	pp, _ := os.ReadFile(filepath.Join(dir, "pyproject.toml"))
+	os.WriteFile(filepath.Join(dir, "pyproject.toml"), []byte(strings.Replace(string(pp), `"alpha", "mylib"`, `"alpha", "mylib", "gamma"`, 1)), 0o644)
+	spec, err := solver.Canonicalize(&jobspec.Env{Manager: "uv", File: "pyproject.toml"}, dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := solver.Solve(t.Context(), spec, cfg, t.TempDir()); err == nil || !strings.Contains(err.Error(), "uv lock") {
+		t.Errorf("stale uv.lock: %v", err)
+	}
+}
+
+// TestFidelityPylock: a pylock.toml written by uv is installed as it is
+// (#ENV file pylock.toml), and the lock senv writes is itself a pylock.toml
+// that `uv pip install -r` installs to the same set.
+func TestFidelityPylock(t *testing.T) {
+	fx := newFidelityFixture(t)
+	if out, err := runIn(fx.dir, "uv", "pip", "compile", "--quiet", "--format", "pylock.toml", "-o", "pylock.toml", "--no-index",
+		"--find-links", fx.wheels, "--python", systemPython(), "requirements.txt"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, m := range managers(t)[:2] {
+		t.Run(m, func(t *testing.T) {
+			cfg := testConfig(t)
+			_, job, prefix, _ := buildIn(t, cfg, &jobspec.Env{Manager: m, File: "pylock.toml"}, fx.dir)
+			if got := installed(t, prefix); !reflect.DeepEqual(got, fx.want) {
+				t.Errorf("env from uv's pylock.toml holds %q, want %q", got, fx.want)
+			}
+			if m != "uv" {
+				return
+			}
+			data, err := job.Lock.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lockFile := filepath.Join(t.TempDir(), "pylock.senv.toml")
+			os.WriteFile(lockFile, data, 0o644)
+			venv := filepath.Join(t.TempDir(), "venv")
+			if out, err := runIn(fx.dir, "uv", "venv", "--quiet", "--python", systemPython(), venv); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if out, err := runIn(fx.dir, "uv", "pip", "install", "--quiet", "--python", filepath.Join(venv, "bin", "python"), "-r", lockFile); err != nil {
+				t.Fatalf("uv cannot install senv's lock: %v %s", err, out)
+			}
+			if got := installed(t, venv); !reflect.DeepEqual(got, fx.want) {
+				t.Errorf("uv installed senv's lock as %q, want %q", got, fx.want)
+			}
+		})
+	}
+}

@@ -20,6 +20,8 @@ type Env struct {
 	Conda          []string `json:"conda,omitempty"`
 	Channels       []string `json:"channels,omitempty"`
 	File           string   `json:"file,omitempty"`
+	Extras         []string `json:"extras,omitempty"`
+	Groups         []string `json:"groups,omitempty"`
 	Manager        string   `json:"manager,omitempty"`
 	Solver         string   `json:"solver,omitempty"`
 	IndexURL       string   `json:"index_url,omitempty"`
@@ -37,7 +39,7 @@ func (e *Env) Empty() bool {
 	return e.Python == "" && e.Manager == "" && e.Solver == "" && e.IndexURL == "" &&
 		!e.NoIndex && e.Use == "" && e.Stage == "" && e.Name == "" && e.File == "" &&
 		len(e.Modules)+len(e.Pip)+len(e.Requirements)+len(e.Conda)+len(e.Channels)+
-			len(e.ExtraIndexURLs)+len(e.FindLinks)+len(e.SetEnv) == 0
+			len(e.ExtraIndexURLs)+len(e.FindLinks)+len(e.SetEnv)+len(e.Extras)+len(e.Groups) == 0
 }
 
 // NeedsEnv reports whether the Env asks for a Python environment (built or
@@ -89,8 +91,14 @@ var Keys = []*Key{
 	{Name: "channel", Min: 1, Max: -1, Usage: "NAME...", Help: "conda channels, highest priority first",
 		check: oneOf(channelRe, "a channel is a name or a URL without spaces or shell characters", "e.g. conda-forge"),
 		store: func(e *Env, v []string) { e.Channels = append(e.Channels, v...) }},
-	{Name: "file", Single: true, Min: 1, Max: 1, Usage: "FILE", Help: "environment.yml, requirements.txt or pyproject.toml", check: checkEnvFile,
+	{Name: "file", Single: true, Min: 1, Max: 1, Usage: "FILE", Help: "environment.yml, requirements.txt, pyproject.toml (with its uv.lock) or pylock.toml", check: checkEnvFile,
 		store: func(e *Env, v []string) { e.File = v[0] }},
+	{Name: "extra", Min: 1, Max: -1, Usage: "NAME...", Help: "optional dependencies of the pyproject.toml (its [project.optional-dependencies])",
+		check: oneOf(labelRe, "an extra name holds only letters, digits and _ . -", "e.g. `#ENV extra gpu`"),
+		store: func(e *Env, v []string) { e.Extras = append(e.Extras, v...) }},
+	{Name: "group", Min: 1, Max: -1, Usage: "NAME...", Help: "dependency groups of the pyproject.toml (its [dependency-groups])",
+		check: oneOf(labelRe, "a group name holds only letters, digits and _ . -", "e.g. `#ENV group test`"),
+		store: func(e *Env, v []string) { e.Groups = append(e.Groups, v...) }},
 	{Name: "manager", Single: true, Min: 1, Max: 1, Usage: "venv|uv|conda|mamba|micromamba", Help: "who builds the environment",
 		check: enum(Managers...), store: func(e *Env, v []string) { e.Manager = v[0] }},
 	{Name: "solver", Single: true, Min: 1, Max: 1, Usage: "libmamba|classic", Help: "conda solver",
@@ -227,17 +235,20 @@ func checkEnvFile(v string) (string, string) {
 		return msg, hint
 	}
 	if FileKind(v) == "" {
-		return "unknown kind of environment file", "name it environment.yml, requirements.txt (any *.txt) or pyproject.toml"
+		return "unknown kind of environment file", "name it environment.yml, requirements.txt (any *.txt), pyproject.toml or pylock.toml (pylock.NAME.toml)"
 	}
 	return "", ""
 }
 
 // FileKind classifies the value of the file key by its name: "conda" for
-// environment.yml/.yaml, "pyproject" for pyproject.toml, "requirements" for
-// *.txt, "" for anything else.
+// environment.yml/.yaml, "pyproject" for pyproject.toml, "pylock" for a PEP
+// 751 pylock.toml or pylock.NAME.toml, "requirements" for *.txt, "" for
+// anything else.
 func FileKind(name string) string {
 	base := path.Base(name)
 	switch {
+	case base == "pylock.toml" || strings.HasPrefix(base, "pylock.") && strings.HasSuffix(base, ".toml") && !strings.Contains(strings.TrimSuffix(strings.TrimPrefix(base, "pylock."), ".toml"), "."):
+		return "pylock"
 	case strings.HasSuffix(base, ".yml") || strings.HasSuffix(base, ".yaml"):
 		return "conda"
 	case base == "pyproject.toml":

@@ -129,8 +129,8 @@ func TestKeysTable(t *testing.T) {
 	if LookupKey("nope") != nil {
 		t.Error("LookupKey(nope) != nil")
 	}
-	// SPEC §2 lists exactly these keys.
-	want := "module python pip requirements conda channel file manager solver index-url extra-index-url find-links no-index use setenv stage name"
+	// SPEC §2 lists these keys; extra and group came with pyproject support.
+	want := "module python pip requirements conda channel file extra group manager solver index-url extra-index-url find-links no-index use setenv stage name"
 	if got := strings.Join(keyNames(), " "); got != want {
 		t.Errorf("keys = %s\nwant   %s", got, want)
 	}
@@ -212,15 +212,21 @@ func TestValidateValues(t *testing.T) {
 				`"conda forge": a channel is a name or a URL without spaces or shell characters`: {"conda forge"},
 				`"x;y": a channel is a name or a URL without spaces or shell characters`:         {"x;y"},
 			}},
+		{key: "extra", good: [][]string{{"gpu"}, {"dev", "test_all"}},
+			bad: map[string][]string{`"a b": an extra name holds only`: {"a b"}, `"-x": an extra name holds only`: {"-x"}}},
+		{key: "group", good: [][]string{{"test"}, {"docs", "lint"}},
+			bad: map[string][]string{`"$x": a group name holds only`: {"$x"}}},
 		{key: "file",
-			good: [][]string{{"environment.yml"}, {"environment.yaml"}, {"requirements.txt"}, {"pyproject.toml"}, {"sub/dev.txt"}},
+			good: [][]string{{"environment.yml"}, {"environment.yaml"}, {"requirements.txt"}, {"pyproject.toml"}, {"sub/dev.txt"},
+				{"pylock.toml"}, {"locks/pylock.gpu.toml"}},
 			bad: map[string][]string{
-				`"env.json": unknown kind of environment file`:    {"env.json"},
-				`"-x.txt": a file name may not start with -`:      {"-x.txt"},
-				"takes one value, got 2":                          {"a.txt", "b.txt"},
-				`"setup.cfg": unknown kind of environment file`:   {"setup.cfg"},
-				`"Pipfile": unknown kind of environment file`:     {"Pipfile"},
-				`"poetry.lock": unknown kind of environment file`: {"poetry.lock"},
+				`"pylock.a.b.toml": unknown kind of environment file`: {"pylock.a.b.toml"},
+				`"env.json": unknown kind of environment file`:        {"env.json"},
+				`"-x.txt": a file name may not start with -`:          {"-x.txt"},
+				"takes one value, got 2":                              {"a.txt", "b.txt"},
+				`"setup.cfg": unknown kind of environment file`:       {"setup.cfg"},
+				`"Pipfile": unknown kind of environment file`:         {"Pipfile"},
+				`"poetry.lock": unknown kind of environment file`:     {"poetry.lock"},
 			}},
 		{key: "manager",
 			good: [][]string{{"venv"}, {"uv"}, {"conda"}, {"mamba"}, {"micromamba"}},

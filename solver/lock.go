@@ -54,8 +54,11 @@ type Lock struct {
 // Package is one locked Python distribution, as PEP 751 records it: a name,
 // a version (not for source trees), and exactly one kind of source.
 type Package struct {
-	Name      string     `toml:"name"`
-	Version   string     `toml:"version,omitempty"`
+	Name    string `toml:"name"`
+	Version string `toml:"version,omitempty"`
+	// Marker limits the package to some environments (a lock for many,
+	// such as uv.lock exported); the installer evaluates it.
+	Marker    string     `toml:"marker,omitempty"`
 	VCS       *VCS       `toml:"vcs,omitempty"`
 	Directory *Directory `toml:"directory,omitempty"`
 	Archive   *Artifact  `toml:"archive,omitempty"`
@@ -184,7 +187,9 @@ func (l *Lock) Requirements() (hashed, unhashed string) {
 	for _, p := range l.Packages {
 		switch p.Kind() {
 		case "vcs":
-			fmt.Fprintf(&u, "%s @ %s\n", p.Name, p.Source())
+			// file://localhost/: pip before 24 (its packaging 21) refuses a
+			// git+file:/// URL, which has no host
+			fmt.Fprintf(&u, "%s @ %s%s\n", p.Name, strings.Replace(p.Source(), "+file:///", "+file://localhost/", 1), marker(p))
 		case "directory":
 			if p.Directory.Editable {
 				fmt.Fprintf(&u, "-e %s\n", p.Directory.Path)
@@ -192,13 +197,13 @@ func (l *Lock) Requirements() (hashed, unhashed string) {
 				fmt.Fprintf(&u, "%s\n", p.Directory.Path)
 			}
 		case "archive":
-			fmt.Fprintf(&h, "%s @ %s --hash=sha256:%s\n", p.Name, artifactURL(*p.Archive), p.Archive.Hashes["sha256"])
+			fmt.Fprintf(&h, "%s @ %s%s --hash=sha256:%s\n", p.Name, artifactURL(*p.Archive), marker(p), p.Archive.Hashes["sha256"])
 		default:
 			files := p.files()
 			if len(files) == 1 && artifactURL(files[0]) != "" {
-				fmt.Fprintf(&h, "%s @ %s", p.Name, artifactURL(files[0]))
+				fmt.Fprintf(&h, "%s @ %s%s", p.Name, artifactURL(files[0]), marker(p))
 			} else {
-				fmt.Fprintf(&h, "%s==%s", p.Name, p.Version)
+				fmt.Fprintf(&h, "%s==%s%s", p.Name, p.Version, marker(p))
 			}
 			var sums []string
 			for _, a := range files {
@@ -212,6 +217,15 @@ func (l *Lock) Requirements() (hashed, unhashed string) {
 		}
 	}
 	return h.String(), u.String()
+}
+
+// marker renders a package's environment marker for a requirements line
+// (after a URL, PEP 508 wants a space before the semicolon).
+func marker(p Package) string {
+	if p.Marker == "" {
+		return ""
+	}
+	return " ; " + p.Marker
 }
 
 func artifactURL(a Artifact) string {

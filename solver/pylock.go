@@ -14,11 +14,8 @@ import (
 // tool (uv, pip, pdm): the packages and the fields that say whether the lock
 // can be installed here.
 type pylockInput struct {
-	LockVersion string `toml:"lock-version"`
-	Packages    []struct {
-		Package
-		Marker string `toml:"marker"`
-	} `toml:"packages"`
+	LockVersion string    `toml:"lock-version"`
+	Packages    []Package `toml:"packages"`
 }
 
 // ParsePylock reads the packages of a PEP 751 lock file. name is for
@@ -42,13 +39,10 @@ func ParsePylock(data []byte, name, baseDir string) ([]Package, error) {
 	}
 	var pkgs []Package
 	for i, in := range doc.Packages {
-		p := in.Package
+		p := in
 		where := fmt.Sprintf("%s: packages[%d] (%s)", name, i, p.Name)
 		if p.Name == "" {
 			return nil, fmt.Errorf("%s: packages[%d] has no name", name, i)
-		}
-		if in.Marker != "" {
-			return nil, fmt.Errorf("%s: has the marker %q; senv installs locks for one environment (write it with `pip lock` or `uv pip compile --format pylock.toml`)", where, in.Marker)
 		}
 		kinds := 0
 		for _, set := range []bool{p.VCS != nil, p.Directory != nil, p.Archive != nil, p.Sdist != nil || len(p.Wheels) > 0} {

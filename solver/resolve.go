@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/internal/inputfile"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/templates"
 )
@@ -88,7 +89,17 @@ func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, versi
 	if interp == "" {
 		return "", "", fmt.Errorf("failed to find a python that satisfies %q on PATH or among uv's interpreters", s.Python)
 	}
-	out, err := r.Output(ctx, interp, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
+	query := []string{"-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"}
+	out, err := r.Output(ctx, append([]string{interp}, query...)...)
+	for _, next := range s.candidates {
+		if err == nil {
+			break
+		}
+		if next != interp {
+			interp = next
+			out, err = r.Output(ctx, append([]string{interp}, query...)...)
+		}
+	}
 	if err != nil {
 		where := "on PATH"
 		if len(s.Modules) > 0 {
@@ -146,20 +157,57 @@ func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock,
 // every top-level requirement (CheckLocked). tmp is a scratch directory the
 // caller removes.
 func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
-	in := strings.Join(s.Pip, "\n") + "\n"
-	for _, f := range s.RequirementFiles {
-		in += "-r " + f + "\n"
-	}
-	reqs := filepath.Join(tmp, "requirements.in")
-	if err := os.WriteFile(reqs, []byte(in), 0o644); err != nil {
-		return fmt.Errorf("failed to write requirements: %w", err)
-	}
 	r.Dir = s.WorkDir
+	if err := l.setPythonTool(ctx, r, cfg.UV); err != nil {
+		return err
+	}
+	whole := s.PylockFile != "" || s.Project != nil && s.Project.UVLock
+	if whole && (len(s.Pip) > 0 || len(s.RequirementFiles) > 0) {
+		return fmt.Errorf("failed to solve: a lock file (%s) is the whole environment; add packages to it with its tool (`uv add`, `pip lock`) instead of #ENV pip or requirements", firstNonEmpty(s.PylockFile, s.Project.Path))
+	}
 	var err error
-	if s.Manager == "venv" {
-		err = solvePip(ctx, l, r, reqs, tmp)
-	} else {
-		err = solveUV(ctx, l, r, cfg.UV, reqs, tmp)
+	switch {
+	case s.PylockFile != "":
+		var data []byte
+		if data, err = inputfile.Read(s.PylockFile, maxLockSize); err == nil {
+			l.Packages, err = ParsePylock(data, s.PylockFile, filepath.Dir(s.PylockFile))
+		}
+	case s.Project != nil && (s.Project.UVLock || s.Manager != "venv" && len(s.Pip)+len(s.RequirementFiles) == 0):
+		l.Packages, err = solveProject(ctx, l, s.Project, r, cfg.UV, tmp)
+	default:
+		in := strings.Join(s.Pip, "\n") + "\n"
+		for _, f := range s.RequirementFiles {
+			in += "-r " + f + "\n"
+		}
+		var sources, extra []string
+		if p := s.Project; p != nil {
+			if s.Manager == "venv" {
+				if len(p.Groups) > 0 {
+					return fmt.Errorf("failed to solve: dependency groups need uv (this pip cannot install them); use `#ENV manager uv`")
+				}
+				in += projectRequirement(p) + "\n"
+			} else {
+				sources = append(sources, p.Path)
+				for _, e := range p.Extras {
+					extra = append(extra, "--extra", e)
+				}
+				for _, g := range p.Groups {
+					extra = append(extra, "--group", g)
+				}
+			}
+		}
+		reqs := filepath.Join(tmp, "requirements.in")
+		if err := os.WriteFile(reqs, []byte(in), 0o644); err != nil {
+			return fmt.Errorf("failed to write requirements: %w", err)
+		}
+		if s.Manager == "venv" {
+			err = solvePip(ctx, l, r, reqs, tmp)
+		} else {
+			err = solveUV(ctx, l, r, cfg.UV, append([]string{reqs}, sources...), extra, tmp)
+		}
+		if err == nil && s.Project != nil {
+			l.dropProject(s.Project)
+		}
 	}
 	if err != nil {
 		return err
@@ -168,6 +216,55 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		return err
 	}
 	return CheckLocked(l, s.Requested)
+}
+
+// projectRequirement is what makes pip resolve a project's dependencies:
+// static ones as they are, else the project directory with the extras asked
+// for (pip builds its metadata with the project's backend).
+func projectRequirement(p *Project) string {
+	if !p.Dynamic {
+		return strings.Join(p.Static, "\n")
+	}
+	line := filepath.Dir(p.Path)
+	if len(p.Extras) > 0 {
+		line += "[" + strings.Join(p.Extras, ",") + "]"
+	}
+	return line
+}
+
+// dropProject leaves the project itself out of the lock: senv installs its
+// dependencies (write `-e .` in a requirements file to install it too).
+func (l *Lock) dropProject(p *Project) {
+	dir := filepath.Dir(p.Path)
+	kept := l.Packages[:0]
+	for _, pkg := range l.Packages {
+		if pkg.Kind() == "directory" && filepath.Clean(pkg.Directory.Path) == dir {
+			continue
+		}
+		kept = append(kept, pkg)
+	}
+	l.Packages = kept
+}
+
+// setPythonTool records the tool that installs the lock's Python packages:
+// uv for the uv manager, else the base interpreter's pip.
+func (l *Lock) setPythonTool(ctx context.Context, r Runner, uv string) error {
+	if l.Manager == "venv" {
+		ver, err := r.Output(ctx, l.Python, "-m", "pip", "--version")
+		if err != nil {
+			return fmt.Errorf("failed to run pip for %s (the venv manager needs pip in the base interpreter; try `#ENV manager uv`): %w", l.Python, err)
+		}
+		l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+		return nil
+	}
+	ver, err := r.Output(ctx, uv, "--version")
+	if err != nil {
+		return fmt.Errorf("failed to run uv (install it with `pip install uv`, or use `#ENV manager venv`): %w", err)
+	}
+	if l.Tool == "" { // a conda env keeps its conda tool's name
+		l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+	}
+	return nil
 }
 
 // hashTrees records the content hash of every local source tree the lock
@@ -217,11 +314,6 @@ type pipReport struct {
 }
 
 func solvePip(ctx context.Context, l *Lock, r Runner, reqs, tmp string) error {
-	ver, err := r.Output(ctx, l.Python, "-m", "pip", "--version")
-	if err != nil {
-		return fmt.Errorf("failed to run pip for %s (the venv manager needs pip in the base interpreter; try `#ENV manager uv`): %w", l.Python, err)
-	}
-	l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
 	report := filepath.Join(tmp, "report.json")
 	args := append([]string{l.Python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
 		"--disable-pip-version-check", "--report", report}, l.SourceArgs()...)
@@ -285,16 +377,11 @@ func sortPackages(pkgs []Package) {
 	sort.SliceStable(pkgs, func(i, j int) bool { return pkgs[i].Name < pkgs[j].Name })
 }
 
-func solveUV(ctx context.Context, l *Lock, r Runner, uv, reqs, tmp string) error {
-	ver, err := r.Output(ctx, uv, "--version")
-	if err != nil {
-		return fmt.Errorf("failed to run uv (install it with `pip install uv`, or use `#ENV manager venv`): %w", err)
-	}
-	l.Tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+func solveUV(ctx context.Context, l *Lock, r Runner, uv string, sources, extra []string, tmp string) error {
 	out := filepath.Join(tmp, "pylock.toml")
 	args := append([]string{uv, "pip", "compile", "--quiet", "--format", "pylock.toml", "--no-header", "--output-file", out,
-		"--python", l.Python}, l.SourceArgs()...)
-	if _, err := r.Output(ctx, append(args, reqs)...); err != nil {
+		"--python", l.Python}, append(l.SourceArgs(), extra...)...)
+	if _, err := r.Output(ctx, append(args, sources...)...); err != nil {
 		return fmt.Errorf("failed to solve with uv: %w", err)
 	}
 	data, err := os.ReadFile(out)

@@ -47,6 +47,10 @@ type Spec struct {
 	// every local source tree they build, so that an edit is another spec.
 	RequirementFiles []string `json:"requirement_files,omitempty"`
 	Files            []string `json:"files,omitempty"`
+	// Project is a pyproject.toml whose dependencies the env holds;
+	// PylockFile a PEP 751 lock installed as it is.
+	Project    *Project `json:"project,omitempty"`
+	PylockFile string   `json:"pylock_file,omitempty"`
 
 	// WorkDir is where the resolver runs (the script's directory): relative
 	// paths in requirements files start there, as they do for pip.
@@ -54,6 +58,10 @@ type Spec struct {
 	// Requested is what the user asked for at top level; the lock must
 	// hold each (CheckLocked).
 	Requested []Requested `json:"-"`
+	// candidates are the interpreters a version range allows, newest
+	// first: the solve takes the first that runs (a pyenv shim of a
+	// version not active fails).
+	candidates []string
 }
 
 // Key returns the spec key: a short hash of the canonical spec.
@@ -97,10 +105,15 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 			return nil, err
 		}
 	}
+	s.Manager = env.Manager // known before the files are read (pyproject checks it)
 	if env.File != "" {
-		if err := s.addEnvFile(resolve(dir, env.File)); err != nil {
+		if err := s.addEnvFile(resolve(dir, env.File), env); err != nil {
 			return nil, err
 		}
+	}
+	if len(env.Extras)+len(env.Groups) > 0 && s.Project == nil {
+		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "extra", Msg: "extras and dependency groups belong to a pyproject.toml",
+			Hint: "add `#ENV file pyproject.toml`"}
 	}
 	s.Conda = append(s.Conda, env.Conda...)
 	sort.Strings(s.Pip)
@@ -133,8 +146,11 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	case s.Python != "" && pySpec.Bare():
 		s.Interpreter = "python" + s.Python
 	case s.Python != "":
-		if s.Interpreter, err = pickInterpreter(pySpec, s.Manager); err != nil {
+		if s.candidates, err = pickInterpreter(pySpec, s.Manager); err != nil {
 			return nil, err
+		}
+		if len(s.candidates) > 0 {
+			s.Interpreter = s.candidates[0]
 		}
 	default:
 		s.Interpreter = cfg.Python
@@ -150,13 +166,13 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	return s, nil
 }
 
-// pickInterpreter chooses the interpreter for a version range: the newest
-// python3.N on PATH whose family the range allows. It reads directory
-// listings only (no exec: it runs at every job start); the solve then checks
-// the chosen interpreter's full version. With none on PATH, a uv spec leaves
-// the choice to `uv python find` at solve time; otherwise the error lists
-// what was found.
-func pickInterpreter(spec jobspec.PythonSpec, manager string) (string, error) {
+// pickInterpreter lists the interpreters for a version range: each
+// python3.N on PATH whose family the range allows, newest first. It reads
+// directory listings only (no exec: it runs at every job start); the solve
+// takes the first that runs and checks its full version. With none on
+// PATH, a uv spec leaves the choice to `uv python find` at solve time;
+// otherwise the error lists what was found.
+func pickInterpreter(spec jobspec.PythonSpec, manager string) ([]string, error) {
 	found := map[int]string{} // minor version -> the first python3.N on PATH
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
 		entries, _ := os.ReadDir(dir)
@@ -171,17 +187,19 @@ func pickInterpreter(spec jobspec.PythonSpec, manager string) (string, error) {
 			}
 		}
 	}
-	best := -1
+	var minors []int
 	for minor := range found {
-		if minor > best && spec.Allows(fmt.Sprintf("3.%d", minor)) {
-			best = minor
+		if spec.Allows(fmt.Sprintf("3.%d", minor)) {
+			minors = append(minors, minor)
 		}
 	}
-	if best >= 0 {
-		return fmt.Sprintf("python3.%d", best), nil
+	sort.Sort(sort.Reverse(sort.IntSlice(minors)))
+	var names []string
+	for _, m := range minors {
+		names = append(names, fmt.Sprintf("python3.%d", m))
 	}
-	if manager == "uv" {
-		return "", nil // Interpreter asks `uv python find`
+	if len(names) > 0 || manager == "uv" {
+		return names, nil // none: Interpreter asks `uv python find`
 	}
 	var have []string
 	for _, p := range found {
@@ -192,7 +210,7 @@ func pickInterpreter(spec jobspec.PythonSpec, manager string) (string, error) {
 	if len(have) > 0 {
 		msg += " (found " + strings.Join(have, ", ") + ")"
 	}
-	return "", &jobspec.Error{Key: "python", Msg: msg,
+	return nil, &jobspec.Error{Key: "python", Msg: msg,
 		Hint: "load a python module first (`#ENV module python/3.12`), install one, or use `#ENV manager uv` to take a uv-managed python"}
 }
 

@@ -137,7 +137,12 @@ import base64, hashlib, os, tomllib, zipfile
 def _project():
     with open("pyproject.toml", "rb") as f:
         p = tomllib.load(f)["project"]
-    return p["name"], p["version"], p.get("dependencies", [])
+    deps = p.get("dependencies", [])
+    if "dependencies" in p.get("dynamic", []):
+        # dynamic dependencies, as setuptools reads them from a file
+        with open("deps.txt") as f:
+            deps = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    return p["name"], p["version"], deps
 
 
 def _metadata():

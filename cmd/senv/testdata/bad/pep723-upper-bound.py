@@ -1,5 +1,0 @@
-#!/usr/bin/env python3
-# /// script
-# requires-python = "<3.13"
-# ///
-import sys

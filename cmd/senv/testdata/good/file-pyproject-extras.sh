@@ -1,0 +1,6 @@
+#!/bin/bash
+#SBATCH --time=1:00:00
+#ENV file extras/pyproject.toml
+#ENV extra gpu
+#ENV group test
+python -m trainer
