@@ -193,8 +193,7 @@ func solveProject(ctx context.Context, l *Lock, p *Project, r Runner, uv, tmp st
 	if err != nil {
 		return nil, fmt.Errorf("failed to read uv's pylock.toml: %w", err)
 	}
-	// uv writes paths relative to the project (where it ran)
-	return ParsePylock(data, out, dir)
+	return ParsePylock(data, out, filepath.Dir(out)) // PEP 751: paths are relative to the lock file
 }
 
 // addPylockFile adds a PEP 751 lock the user wrote with pip, uv or pdm: it

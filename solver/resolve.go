@@ -388,7 +388,7 @@ func solveUV(ctx context.Context, l *Lock, r Runner, uv string, sources, extra [
 	if err != nil {
 		return fmt.Errorf("failed to read uv's pylock.toml: %w", err)
 	}
-	pkgs, err := ParsePylock(data, out, r.Dir)
+	pkgs, err := ParsePylock(data, out, filepath.Dir(out)) // PEP 751: paths are relative to the lock file
 	if err != nil {
 		return fmt.Errorf("failed to read uv's pylock.toml: %w", err)
 	}
