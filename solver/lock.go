@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -279,7 +280,7 @@ func (l *Lock) Marshal() ([]byte, error) {
 		doc.RequiresPython = "==" + l.PythonVersion
 	}
 	doc.Tool.Senv = l
-	if err := toml.NewEncoder(&b).Encode(doc); err != nil {
+	if err := encodeTOML(&b, doc); err != nil {
 		return nil, fmt.Errorf("failed to encode lock: %w", err)
 	}
 	return b.Bytes(), nil
@@ -290,10 +291,18 @@ func (l *Lock) Marshal() ([]byte, error) {
 func (l *Lock) Pylock() ([]byte, error) {
 	var b bytes.Buffer
 	doc := pylockDoc{LockVersion: "1.0", CreatedBy: "senv", Packages: l.Packages}
-	if err := toml.NewEncoder(&b).Encode(doc); err != nil {
+	if err := encodeTOML(&b, doc); err != nil {
 		return nil, fmt.Errorf("failed to encode pylock.toml: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// encodeTOML writes v without indentation, as pylock files are written by
+// the tools that read them.
+func encodeTOML(w io.Writer, v any) error {
+	enc := toml.NewEncoder(w)
+	enc.Indent = ""
+	return enc.Encode(v)
 }
 
 // ParseLock reads a lock written by Marshal.
