@@ -151,7 +151,7 @@ func (k *Key) validate(pos Pos, vals []string) *Error {
 		}
 		if k.check != nil {
 			if msg, hint := k.check(v); msg != "" {
-				return bad(fmt.Sprintf("%q: %s", v, msg), hint)
+				return bad(fmt.Sprintf("%s: %s", quoteShort(v), msg), hint)
 			}
 		}
 	}
@@ -159,6 +159,14 @@ func (k *Key) validate(pos Pos, vals []string) *Error {
 		return checkConda(pos, vals)
 	}
 	return nil
+}
+
+// quoteShort quotes a value for a message, cut after 60 bytes.
+func quoteShort(v string) string {
+	if len(v) > 60 {
+		return fmt.Sprintf("%q...", v[:60])
+	}
+	return fmt.Sprintf("%q", v)
 }
 
 // checkText refuses bytes that can never be part of a value.
@@ -279,7 +287,14 @@ func checkUse(v string) (string, string) {
 	return checkPath(v)
 }
 
+// maxArgLen is the kernel's bound on one argument or environment string
+// (MAX_ARG_STRLEN, 32 pages): a longer NAME=VALUE makes every exec fail.
+const maxArgLen = 32 * 4096
+
 func checkSetenv(v string) (string, string) {
+	if len(v) >= maxArgLen {
+		return fmt.Sprintf("%d bytes: the kernel refuses an environment string of %d bytes or more", len(v), maxArgLen), "put a large value in a file and pass its path"
+	}
 	name, _, ok := strings.Cut(v, "=")
 	if !ok {
 		return "missing =", "write NAME=VALUE"

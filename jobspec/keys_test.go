@@ -267,6 +267,7 @@ func TestValidateValues(t *testing.T) {
 		{key: "setenv",
 			good: [][]string{{"A=1"}, {"_x=", "B2=a b", "C=$(id)`x`'\";*"}, {"PATH=/x:$PATH"}, {"A==b"}, {"A=\tb"}},
 			bad: map[string][]string{
+				`"A=` + strings.Repeat("x", 58) + `"...: 131074 bytes: the kernel refuses`: {"A=" + strings.Repeat("x", 32*4096)},
 				`"FOO": missing =`: {"FOO"},
 				`"1A=x": variable name must match [A-Za-z_][A-Za-z0-9_]*`:     {"1A=x"},
 				`"MY-VAR=x": variable name must match [A-Za-z_][A-Za-z0-9_]*`: {"MY-VAR=x"},
