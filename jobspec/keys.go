@@ -67,7 +67,6 @@ var Managers = []string{"venv", "uv", "conda", "mamba", "micromamba"}
 
 var (
 	moduleRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+/@:,=-]*$`)
-	pipNameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?`)
 	envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	labelRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	condaRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+=<>!*,|/:\[\]'"~@ -]*$`)

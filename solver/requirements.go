@@ -53,6 +53,10 @@ type requirementsScan struct {
 	req     []Requested
 	seen    map[string]bool
 	open    map[string]bool // files being read: a second visit is a -r loop
+	// options uv ignores in a requirements file, which senv passes on its
+	// command line instead
+	pre          bool
+	trustedHosts []string
 }
 
 // pip's requirements file options (pip/_internal/req/req_file.py): those
@@ -183,6 +187,7 @@ func (sc *requirementsScan) line(file, line string, topLevel bool, pos jobspec.P
 		}
 		switch {
 		case reqFileFlags[name]:
+			sc.pre = sc.pre || name == "--pre"
 			continue
 		case !takesValue:
 			return bad(fmt.Sprintf("unknown option %q in a requirements file", name),
@@ -210,6 +215,8 @@ func (sc *requirementsScan) line(file, line string, topLevel bool, pos jobspec.P
 			if err := sc.editable(value, topLevel, pos); err != nil {
 				return err
 			}
+		case "--trusted-host":
+			sc.trustedHosts = append(sc.trustedHosts, value)
 		}
 	}
 	return nil
@@ -343,7 +350,7 @@ func locationID(loc, workDir string) string {
 	}
 	if scheme := urlSchemeRe.FindString(loc); scheme != "" {
 		rest := loc[len(scheme):]
-		if i := strings.LastIndex(rest, "@"); i > strings.Index(rest, "/") && strings.Index(rest, "/") >= 0 {
+		if i, slash := strings.LastIndex(rest, "@"), strings.Index(rest, "/"); slash >= 0 && i > slash {
 			rest = rest[:i] // a VCS revision
 		}
 		loc = scheme + rest
@@ -438,6 +445,8 @@ func (s *Spec) addRequirementsFile(path, key string) error {
 		s.Files = append(s.Files, "tree "+sum+"  "+t)
 	}
 	s.Requested = append(s.Requested, sc.req...)
+	s.filePre = s.filePre || sc.pre
+	s.fileTrustedHosts = append(s.fileTrustedHosts, sc.trustedHosts...)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -203,7 +204,7 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		if s.Manager == "venv" {
 			err = solvePip(ctx, l, r, reqs, tmp)
 		} else {
-			err = solveUV(ctx, l, r, cfg.UV, append([]string{reqs}, sources...), extra, tmp)
+			err = solveUV(ctx, l, s, r, cfg.UV, append([]string{reqs}, sources...), extra, tmp)
 		}
 		if err == nil && s.Project != nil {
 			l.dropProject(s.Project)
@@ -377,12 +378,27 @@ func sortPackages(pkgs []Package) {
 	sort.SliceStable(pkgs, func(i, j int) bool { return pkgs[i].Name < pkgs[j].Name })
 }
 
-func solveUV(ctx context.Context, l *Lock, r Runner, uv string, sources, extra []string, tmp string) error {
+func solveUV(ctx context.Context, l *Lock, s *Spec, r Runner, uv string, sources, extra []string, tmp string) error {
 	out := filepath.Join(tmp, "pylock.toml")
-	args := append([]string{uv, "pip", "compile", "--quiet", "--format", "pylock.toml", "--no-header", "--output-file", out,
+	args := append([]string{uv, "pip", "compile", "--format", "pylock.toml", "--no-header", "--output-file", out,
 		"--python", l.Python}, append(l.SourceArgs(), extra...)...)
-	if _, err := r.Output(ctx, append(args, sources...)...); err != nil {
-		return fmt.Errorf("failed to solve with uv: %w", err)
+	if s.filePre {
+		args = append(args, "--prerelease", "allow")
+	}
+	for _, h := range s.fileTrustedHosts {
+		args = append(args, "--trusted-host", h)
+	}
+	cmd, err := r.Cmd(ctx, append(args, sources...)...)
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("failed to solve with uv: %s: %w\n%s", strings.Join(cmd.Args, " "), err, indent(stderr.String()))
+	}
+	if err := uvIgnored(stderr.String()); err != nil {
+		return err
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -393,5 +409,22 @@ func solveUV(ctx context.Context, l *Lock, r Runner, uv string, sources, extra [
 		return fmt.Errorf("failed to read uv's pylock.toml: %w", err)
 	}
 	l.Packages = pkgs
+	return nil
+}
+
+// uvIgnoredRe is uv's warning for a requirements file option it does not
+// apply (--pre, --trusted-host, --prefer-binary, --use-feature).
+var uvIgnoredRe = regexp.MustCompile("warning: Ignoring unsupported option in `([^`]*)`: `([^`]*)`")
+
+// uvIgnored fails on an option uv says it ignored that senv did not pass
+// on its command line instead: the env would not be what pip makes of the
+// file.
+func uvIgnored(stderr string) error {
+	for _, m := range uvIgnoredRe.FindAllStringSubmatch(stderr, -1) {
+		if m[2] == "--pre" || m[2] == "--trusted-host" {
+			continue // on uv's command line
+		}
+		return fmt.Errorf("failed to solve with uv: uv ignores %s in %s, so the env would differ from what pip makes of the file; remove the option, or use `#ENV manager venv`", m[2], m[1])
+	}
 	return nil
 }

@@ -58,6 +58,11 @@ type Spec struct {
 	// Requested is what the user asked for at top level; the lock must
 	// hold each (CheckLocked).
 	Requested []Requested `json:"-"`
+	// filePre and fileTrustedHosts are --pre and --trusted-host lines of
+	// the requirements files: uv ignores them there, so they go on its
+	// command line.
+	filePre          bool
+	fileTrustedHosts []string
 	// candidates are the interpreters a version range allows, newest
 	// first: the solve takes the first that runs (a pyenv shim of a
 	// version not active fails).

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -27,24 +28,30 @@ type Wheel struct {
 // __version__, a main() that prints "hello from NAME VERSION", and a console
 // script NAME-hello.
 func Build(dir string, w Wheel) (string, error) {
-	files := [][2]string{{w.Name + "/__init__.py",
+	mod := strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(w.Name)) // import and file name
+	files := [][2]string{{mod + "/__init__.py",
 		fmt.Sprintf("__version__ = %q\n\ndef main():\n    print(\"hello from %s %s\")\n", w.Version, w.Name, w.Version)}}
 	for i := 0; i < w.Modules; i++ {
-		files = append(files, [2]string{fmt.Sprintf("%s/m%d.py", w.Name, i), fmt.Sprintf("X = %d\n", i)})
+		files = append(files, [2]string{fmt.Sprintf("%s/m%d.py", mod, i), fmt.Sprintf("X = %d\n", i)})
 	}
 	if w.Tag == "" {
 		w.Tag = "py3-none-any"
 	}
-	di := fmt.Sprintf("%s-%s.dist-info", w.Name, w.Version)
+	di := fmt.Sprintf("%s-%s.dist-info", mod, w.Version)
 	var meta strings.Builder
 	fmt.Fprintf(&meta, "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: test package\n", w.Name, w.Version)
+	extras := map[string]bool{}
 	for _, d := range w.Deps {
 		fmt.Fprintf(&meta, "Requires-Dist: %s\n", d)
+		if m := extraRe.FindStringSubmatch(d); m != nil && !extras[m[1]] {
+			extras[m[1]] = true
+			fmt.Fprintf(&meta, "Provides-Extra: %s\n", m[1]) // pip ignores an extra not provided
+		}
 	}
 	files = append(files,
 		[2]string{di + "/METADATA", meta.String()},
 		[2]string{di + "/WHEEL", "Wheel-Version: 1.0\nGenerator: senv-wheelhouse\nRoot-Is-Purelib: true\nTag: " + w.Tag + "\n"},
-		[2]string{di + "/entry_points.txt", fmt.Sprintf("[console_scripts]\n%s-hello = %s:main\n", w.Name, w.Name)},
+		[2]string{di + "/entry_points.txt", fmt.Sprintf("[console_scripts]\n%s-hello = %s:main\n", w.Name, mod)},
 	)
 	var record strings.Builder
 	for _, f := range files {
@@ -54,7 +61,7 @@ func Build(dir string, w Wheel) (string, error) {
 	fmt.Fprintf(&record, "%s/RECORD,,\n", di)
 	files = append(files, [2]string{di + "/RECORD", record.String()})
 
-	path := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.whl", w.Name, w.Version, w.Tag))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.whl", mod, w.Version, w.Tag))
 	out, err := os.Create(path)
 	if err != nil {
 		return "", fmt.Errorf("failed to create wheel: %w", err)
@@ -76,6 +83,8 @@ func Build(dir string, w Wheel) (string, error) {
 	}
 	return path, out.Close()
 }
+
+var extraRe = regexp.MustCompile(`extra\s*==\s*["']([^"']+)["']`)
 
 // Standard is the wheelhouse most tests use: alpha 1.0 depends on beta>=1,
 // beta has 1.0 and 1.2, gamma 2.0 stands alone.

@@ -1,0 +1,5 @@
+#!/usr/bin/env -S uv run --script
+# /// script
+# dependencies = ["click"]
+# ///
+import click

@@ -1,0 +1,7 @@
+# /// script
+# dependencies = ["pyyaml"]
+# [tool.example]
+# note = """
+# ///
+# """
+# ///
