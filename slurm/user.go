@@ -21,7 +21,8 @@ const HookPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 // own HOME, from "/". Nothing of root's environment but SENV_CONFIG and the
 // job's SLURM_JOB_ID and SLURMD_NODENAME reaches it. stdin is its standard
 // input; out receives its stdout and stderr. It refuses uid 0. At ctx's
-// deadline the child is killed and not waited for.
+// deadline the child and everything it started are killed, and not waited
+// for (see runBounded).
 func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, stdin []byte, out io.Writer) error {
 	u, err := user.LookupId(uidStr)
 	if err != nil {
@@ -51,21 +52,11 @@ func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("failed to start the unprivileged half: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("unprivileged half failed: %w", err)
+	if err := runBounded(ctx, cmd); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("gave up at the hook deadline: %w", err)
 		}
-		return nil
-	case <-ctx.Done():
-		// a hard deadline: a child stuck on a hung filesystem is killed and
-		// not waited for, so the prolog still returns in time
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("gave up at the hook deadline: %w", ctx.Err())
+		return fmt.Errorf("unprivileged half failed: %w", err)
 	}
+	return nil
 }
