@@ -3,6 +3,7 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,10 @@ type Hook struct {
 	Progress func(phase string, done, total int64)
 	// Output receives the job user's half's stdout and stderr.
 	Output io.Writer
+	// Settings are the configuration keys this process took from SENV_*
+	// variables and global flags, as given; the root hooks pass them on to
+	// the job user's half (see Request).
+	Settings map[string]string
 }
 
 // options are the wrapper options for a job's script: relative paths are
@@ -132,8 +137,7 @@ func (h Hook) root(ctx context.Context, name string) error {
 			return fmt.Errorf("missing or invalid SLURM_JOB_ID/UID/GID (%q, %q, %q)", jobID, uid, gid)
 		}
 	}
-	var stdin []byte
-	args := []string{name, "--as-user"}
+	req := Request{JobID: jobID, Settings: h.Settings}
 	if name == "prolog" {
 		script, err := JobScript(ctx, jobID)
 		if err != nil {
@@ -142,26 +146,25 @@ func (h Hook) root(ctx context.Context, name string) error {
 		if !MayHaveSpec(script) {
 			return nil // nothing to stage: the common case costs one scontrol call
 		}
-		stdin = script
-		os.Setenv("SENV_HOOK_COMMAND", JobCommand(ctx, jobID))
+		req.Script, req.Command = script, JobCommand(ctx, jobID)
 	}
-	return RunAsUser(ctx, h.Self, uid, gid, args, stdin, h.Output)
+	stdin, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("failed to write the request for the job user's half: %w", err)
+	}
+	return RunAsUser(ctx, h.Self, uid, gid, []string{name, "--as-user"}, stdin, h.Output)
 }
 
 // PrologAsUser is the Prolog's unprivileged half: it parses the job script
-// read from stdin and stages its env if the lock and the cache entry
-// exist. It never solves and never builds; spec errors are left to the job,
-// which reports them in its own log.
-func (h Hook) PrologAsUser(ctx context.Context, stdin io.Reader) error {
-	script, err := io.ReadAll(io.LimitReader(stdin, jobspec.MaxScriptSize+1))
-	if err != nil {
-		return err
+// of the root half's request and stages its env if the lock and the cache
+// entry exist. It never solves and never builds; spec errors are left to
+// the job, which reports them in its own log. h.Config must apply
+// req.Settings.
+func (h Hook) PrologAsUser(ctx context.Context, req *Request) error {
+	if id, rendered := RenderedEnvID(req.Script); rendered {
+		return h.prestageID(ctx, req.JobID, id) // `senv sbatch` pinned the env it built
 	}
-	command := os.Getenv("SENV_HOOK_COMMAND")
-	if id, rendered := RenderedEnvID(script); rendered {
-		return h.prestageID(ctx, id) // `senv sbatch` pinned the env it built
-	}
-	s, err := jobspec.Parse(bytes.NewReader(script), "job "+os.Getenv("SLURM_JOB_ID"))
+	s, err := jobspec.Parse(bytes.NewReader(req.Script), "job "+req.JobID)
 	if err != nil || s.Env.Empty() {
 		return nil // the job itself reports spec errors, in its own log
 	}
@@ -169,18 +172,18 @@ func (h Hook) PrologAsUser(ctx context.Context, stdin io.Reader) error {
 	if err != nil {
 		return err
 	}
-	p, err := wrapper.Prestage(ctx, &s.Env, h.options(cfg, command))
+	p, err := wrapper.Prestage(ctx, &s.Env, h.options(cfg, req.Command))
 	if err != nil {
 		return err
 	}
 	if p != nil {
-		h.logf("prolog: job %s: env %s %s", os.Getenv("SLURM_JOB_ID"), p.ID, p.Outcome)
+		h.logf("prolog: job %s: env %s %s", req.JobID, p.ID, p.Outcome)
 	}
 	return nil
 }
 
 // prestageID stages a pinned env from the cache, if it is there.
-func (h Hook) prestageID(ctx context.Context, id string) error {
+func (h Hook) prestageID(ctx context.Context, jobID, id string) error {
 	if id == "" {
 		return nil
 	}
@@ -193,17 +196,22 @@ func (h Hook) prestageID(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	h.logf("prolog: job %s: env %s %s", os.Getenv("SLURM_JOB_ID"), p.ID, p.Outcome)
+	h.logf("prolog: job %s: env %s %s", jobID, p.ID, p.Outcome)
 	return nil
 }
 
 // EpilogAsUser is the Epilog's unprivileged half: it removes the user's
 // staged envs on this node that no process holds and that were last used
-// longer than epilog_gc ago.
+// longer than epilog_gc ago. With epilog_gc 0 it removes nothing (to
+// CollectStaged, 0 means every unused env). h.Config must apply the root
+// half's Request.Settings.
 func (h Hook) EpilogAsUser() error {
 	cfg, err := h.Config()
 	if err != nil {
 		return err
+	}
+	if cfg.EpilogGC <= 0 {
+		return nil
 	}
 	return wrapper.CollectStaged(cfg.StageDir, cfg.EpilogGC, h.Logf)
 }

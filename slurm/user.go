@@ -45,7 +45,7 @@ func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
 	cmd.Dir = "/"
 	cmd.Env = []string{"HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username, "PATH=" + HookPath}
-	for _, k := range []string{"SENV_CONFIG", "SLURM_JOB_ID", "SENV_HOOK_COMMAND", "SLURMD_NODENAME"} {
+	for _, k := range []string{"SENV_CONFIG", "SLURM_JOB_ID", "SLURMD_NODENAME"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

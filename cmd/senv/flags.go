@@ -64,14 +64,21 @@ func configFlags() []cli.Flag {
 	}
 }
 
-// loadConfig reads the configuration with the global flags applied.
-func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error) {
+// globalSettings returns the configuration keys the global flags set.
+func globalSettings(c *cli.Context) map[string]string {
 	flags := map[string]string{}
 	for _, name := range []string{"cache-dir", "stage-dir", "lock-timeout"} {
 		if v := c.String(name); v != "" {
 			flags[strings.ReplaceAll(name, "-", "_")] = v
 		}
 	}
+	return flags
+}
+
+// loadConfig reads the configuration with the global flags applied, then
+// extra (key → value).
+func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error) {
+	flags := globalSettings(c)
 	for k, v := range extra {
 		flags[k] = v
 	}

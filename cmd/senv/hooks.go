@@ -11,17 +11,37 @@ import (
 	"github.com/senv-hpc/senv/slurm"
 )
 
-// hook returns the Slurm hooks wired to this invocation: its config, its
-// own binary (the root hooks re-execute it as the job user) and its output.
-func hook(c *cli.Context) slurm.Hook {
+// hook returns the Slurm hooks wired to this invocation: its config (with
+// extra applied), its own binary (the root hooks re-execute it as the job
+// user), the settings its environment and flags make (passed on to the job
+// user's half, whose environment is cleared) and its output.
+func hook(c *cli.Context, extra map[string]string) slurm.Hook {
 	self, _ := os.Executable() // "" fails at the re-exec, with its error
+	settings := config.EnvSettings(os.Getenv)
+	for k, v := range globalSettings(c) {
+		settings[k] = v
+	}
 	return slurm.Hook{
-		Config:   func() (*config.Config, error) { return loadConfig(c, nil) },
+		Config:   func() (*config.Config, error) { return loadConfig(c, extra) },
 		Self:     self,
 		Logf:     logger(c),
 		Progress: progressBar(c),
 		Output:   stderr,
+		Settings: settings,
 	}
+}
+
+// asUser runs a hook's job user half: it reads the root half's request and
+// takes root's settings.
+func asUser(c *cli.Context, name string, run func(slurm.Hook, *slurm.Request) error) error {
+	if os.Getuid() == 0 {
+		return usagef("senv %s --as-user must not run as root", name)
+	}
+	req, err := slurm.ReadRequest(os.Stdin)
+	if err != nil {
+		return err
+	}
+	return run(hook(c, req.Settings), req)
 }
 
 func taskPrologCommand() *cli.Command {
@@ -44,7 +64,7 @@ Example (slurm.conf; see docs/hooks.md):
 			if jobID == "" {
 				return usagef("senv task-prolog runs inside a Slurm job (SLURM_JOB_ID is not set)")
 			}
-			lines, err := hook(c).TaskProlog(c.Context, jobID)
+			lines, err := hook(c, nil).TaskProlog(c.Context, jobID)
 			out := c.App.Writer
 			for _, l := range lines {
 				fmt.Fprintln(out, l)
@@ -81,12 +101,9 @@ Example (slurm.conf; see docs/hooks.md):
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "as-user", Hidden: true, Usage: "internal: the unprivileged half"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("as-user") {
-				if os.Getuid() == 0 {
-					return usagef("senv prolog --as-user must not run as root")
-				}
-				return hook(c).PrologAsUser(c.Context, os.Stdin)
+				return asUser(c, "prolog", func(h slurm.Hook, req *slurm.Request) error { return h.PrologAsUser(c.Context, req) })
 			}
-			if err := hook(c).Prolog(c.Context); err != nil {
+			if err := hook(c, nil).Prolog(c.Context); err != nil {
 				logf("prolog: job %s: %v", os.Getenv("SLURM_JOB_ID"), err)
 			}
 			return nil // never drain the node for a user's mistake
@@ -107,12 +124,9 @@ Example (slurm.conf, and epilog_gc = "168h" in /etc/senv/config.toml):
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "as-user", Hidden: true, Usage: "internal: the unprivileged half"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("as-user") {
-				if os.Getuid() == 0 {
-					return usagef("senv epilog --as-user must not run as root")
-				}
-				return hook(c).EpilogAsUser()
+				return asUser(c, "epilog", func(h slurm.Hook, _ *slurm.Request) error { return h.EpilogAsUser() })
 			}
-			if err := hook(c).Epilog(c.Context); err != nil {
+			if err := hook(c, nil).Epilog(c.Context); err != nil {
 				logf("epilog: job %s: %v", os.Getenv("SLURM_JOB_ID"), err)
 			}
 			return nil
