@@ -54,9 +54,9 @@ func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := runBounded(ctx, cmd); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("gave up at the hook deadline: %w", err)
+			return fmt.Errorf("failed to finish the job user's half by the hook deadline (prolog_timeout): %w", err)
 		}
-		return fmt.Errorf("unprivileged half failed: %w", err)
+		return fmt.Errorf("failed to run the job user's half: %w", err)
 	}
 	return nil
 }
