@@ -18,6 +18,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the senv binary that senvBinary built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if senvBin != "" && buildErr == nil {
+		os.RemoveAll(filepath.Dir(senvBin))
+	}
+	os.Exit(code)
+}
+
 // senvBinary builds ./cmd/senv once, world-executable: the root hooks
 // re-execute it as another user.
 func senvBinary(t *testing.T) string {
