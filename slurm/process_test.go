@@ -20,11 +20,12 @@ var (
 
 // TestMain removes the senv binary that senvBinary built, if any.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if senvBin != "" && buildErr == nil {
-		os.RemoveAll(filepath.Dir(senvBin))
-	}
-	os.Exit(code)
+	defer func() {
+		if senvBin != "" && buildErr == nil {
+			os.RemoveAll(filepath.Dir(senvBin))
+		}
+	}()
+	m.Run() // since Go 1.15 the test binary exits with its status
 }
 
 // senvBinary builds ./cmd/senv once, world-executable: the root hooks
