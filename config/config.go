@@ -220,6 +220,20 @@ func Load(getenv func(string) string, flags map[string]string) (*Config, error) 
 	return c, nil
 }
 
+// EnvSettings returns the settings that SENV_* variables set in getenv, as
+// key → value, as given (before {uid} and {user} are expanded). A process
+// that cannot see this environment, such as the job user's half of a Slurm
+// hook, passes them to Load as flags to take the same configuration.
+func EnvSettings(getenv func(string) string) map[string]string {
+	m := map[string]string{}
+	for _, s := range Settings {
+		if v, ok := lookup(getenv, s.EnvVar()); ok {
+			m[s.Key] = v
+		}
+	}
+	return m
+}
+
 // expandUser replaces {uid} and {user} in a path, so that one site file
 // can give every user a directory of their own.
 func expandUser(p string) string {

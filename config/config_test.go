@@ -118,3 +118,14 @@ func TestDefaultModuleInitIsAList(t *testing.T) {
 		t.Errorf("module_init = %q", c.ModuleInit)
 	}
 }
+
+// TestEnvSettings: the SENV_* variables come back raw, {uid} unexpanded, so
+// that Load in another user's process expands them for that user.
+func TestEnvSettings(t *testing.T) {
+	env := map[string]string{"SENV_EPILOG_GC": "168h", "SENV_STAGE_DIR": "/local/{uid}", "SENV_UV": "", "HOME": "/root"}
+	got := EnvSettings(func(k string) string { return env[k] })
+	want := map[string]string{"epilog_gc": "168h", "stage_dir": "/local/{uid}"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EnvSettings = %v, want %v", got, want)
+	}
+}

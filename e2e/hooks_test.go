@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,66 @@ func TestHooks(t *testing.T) {
 	t.Run("TaskPrologActivates", func(t *testing.T) { testTaskPrologActivates(t, f) })
 	t.Run("SenvSbatchJob", func(t *testing.T) { testSenvSbatchUnderHooks(t, f) })
 	t.Run("BrokenDirectivesNeverDrain", func(t *testing.T) { testBrokenUnderHooks(t, f, userEnv) })
+	t.Run("EpilogGC", func(t *testing.T) { testEpilogGC(t, f, conf) })
+}
+
+// testEpilogGC: with epilog_gc set, the Epilog (root, then the job user's half) removes the
+// job user's staged envs on the job's node that were last used longer ago, and keeps the
+// ones used since: an env used 14 minutes ago, and the env an earlier subtest staged there.
+func testEpilogGC(t *testing.T, f *fixture, conf string) {
+	c := f.c
+	old, err := os.ReadFile(conf)
+	must(t, err)
+	t.Cleanup(func() { os.WriteFile(conf, old, 0o644) })
+	must(t, os.WriteFile(conf, append(old, "epilog_gc = \"1h\"\n"...), 0o644))
+	u, err := user.Lookup(User)
+	must(t, err)
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	const recent, stale = "1111111111111111", "2222222222222222"
+	var keep []string // every env on node1 before the job: all used within the hour
+	for id, used := range map[string]time.Duration{recent: 14 * time.Minute, stale: 2 * time.Hour} {
+		prefix, done := f.stagedOn("node1", id)
+		lease := strings.TrimSuffix(done, ".done") + ".lease"
+		for _, d := range []string{filepath.Dir(prefix), filepath.Dir(done), prefix} {
+			must(t, os.MkdirAll(d, 0o700))
+			must(t, os.Chown(d, uid, gid))
+		}
+		for _, file := range []string{done, lease} {
+			must(t, os.WriteFile(file, nil, 0o600))
+			must(t, os.Chown(file, uid, gid))
+		}
+		at := time.Now().Add(-used)
+		must(t, os.Chtimes(lease, at, at))
+	}
+	base, _ := f.stagedOn("node1", "")
+	ents, err := os.ReadDir(base)
+	must(t, err)
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != stale && e.Name() != ".senv" {
+			keep = append(keep, e.Name())
+		}
+	}
+	script := f.write(t, "epilog.sh", "#!/bin/sh\necho ran\n")
+	out := filepath.Join(f.Dir, "epilog.out")
+	j := f.finish(t, c.Submit(t, nil, "-w", "node1", "-D", f.Dir, "-o", out, script), out, jobTimeout)
+	mustComplete(t, j)
+	stalePrefix, _ := f.stagedOn("node1", stale)
+	// the Epilog runs after the job is reported complete: poll, with a deadline
+	for deadline := time.Now().Add(30 * time.Second); exists(stalePrefix); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("env %s, unused for 2 hours, still staged on node1 30s after job %s (epilog_gc 1h); epilog runs: %v",
+				stale, j.ID, c.hookStarts(t, "epilog", j.ID, "node1"))
+		}
+	}
+	for _, id := range keep {
+		if prefix, _ := f.stagedOn("node1", id); !exists(prefix) {
+			t.Errorf("the epilog removed env %s, used within the hour (epilog_gc 1h)", id)
+		}
+	}
+	if d := c.Drained(t); len(d) != 0 {
+		t.Errorf("the epilog drained %v", d)
+	}
 }
 
 // testPrologPrestages: after `senv build` on the submit host, the Prolog stages the env onto

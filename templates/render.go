@@ -67,6 +67,37 @@ type Inject struct {
 // Render returns the injected block as POSIX sh.
 func (i Inject) Render() (string, error) { return execute("inject.sh.tmpl", i) }
 
+// ModuleCheck is a script that finds, in one shell, which modules cannot
+// be loaded: it sets up the module system as the activation does and loads
+// the modules in subshells, in groups of ModuleGroup first, then in halves
+// of each failing group.
+type ModuleCheck struct {
+	ModuleInit []string // module system init scripts to try, first readable wins
+}
+
+// ModuleGroup is how many modules the module check loads at once. Lmod's
+// time to load n modules at once grows with n squared. Measured with Lmod
+// 8.6 on the 2-CPU test machine, in a tree of 1,000 modules with no spider
+// cache: one module takes 0.40 s, 50 take 0.64 s, 100 1.6 s, 500 14 s and
+// 1,000 34 s; `senv check` of 1,000 modules in groups of 50 takes 21 s
+// (one shell per module: 143 s).
+const ModuleGroup = 50
+
+// Command returns the argv that checks modules: /bin/sh runs the script
+// with the modules as its arguments (never as code), and prints "missing
+// N" for the Nth module that cannot be loaded (all of them when there is
+// no module system).
+func (m ModuleCheck) Command(modules ...string) ([]string, error) {
+	script, err := execute("modcheck.sh.tmpl", struct {
+		ModuleCheck
+		Group int
+	}{m, ModuleGroup})
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{"/bin/sh", "-c", script, "senv"}, modules...), nil
+}
+
 func execute(name string, data any) (string, error) {
 	var b bytes.Buffer
 	if err := tmpl.ExecuteTemplate(&b, name, data); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
 )
@@ -49,7 +50,7 @@ Examples:
 			w.Flush()
 			fmt.Fprintln(c.App.Writer)
 			failed := 0
-			check := func(name string, err error, ok string) {
+			result := func(name string, err error, ok string) {
 				if err != nil {
 					failed++
 					fmt.Fprintf(c.App.Writer, "FAIL  %-14s %v\n", name, err)
@@ -58,14 +59,14 @@ Examples:
 				fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", name, ok)
 			}
 			cache, err := envs.OpenCache(cfg.CacheDir)
-			check("cache_dir", err, dirInfo(cfg.CacheDir))
+			result("cache_dir", err, dirInfo(cfg.CacheDir))
 			if err == nil {
-				check("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
+				result("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
 			}
 			_, err = envs.OpenStage(cfg.StageDir)
-			check("stage_dir", err, dirInfo(cfg.StageDir))
-			if moduleSystem(cfg) {
-				check("modules", nil, "init script found ("+firstExisting(cfg.ModuleInit)+")")
+			result("stage_dir", err, dirInfo(cfg.StageDir))
+			if init := check.ModuleInit(cfg); init != "" {
+				result("modules", nil, "init script found ("+init+")")
 			} else {
 				fmt.Fprintf(c.App.Writer, "warn  %-14s no module system init script found (module_init)\n", "modules")
 			}
@@ -82,15 +83,6 @@ Examples:
 			return nil
 		},
 	}
-}
-
-func firstExisting(paths []string) string {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // dirInfo describes a directory: mode, owner and free space.

@@ -64,14 +64,21 @@ func configFlags() []cli.Flag {
 	}
 }
 
-// loadConfig reads the configuration with the global flags applied.
-func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error) {
+// globalSettings returns the configuration keys the global flags set.
+func globalSettings(c *cli.Context) map[string]string {
 	flags := map[string]string{}
 	for _, name := range []string{"cache-dir", "stage-dir", "lock-timeout"} {
 		if v := c.String(name); v != "" {
 			flags[strings.ReplaceAll(name, "-", "_")] = v
 		}
 	}
+	return flags
+}
+
+// loadConfig reads the configuration with the global flags applied, then
+// extra (key → value).
+func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error) {
+	flags := globalSettings(c)
 	for k, v := range extra {
 		flags[k] = v
 	}
@@ -86,7 +93,7 @@ func loadConfig(c *cli.Context, extra map[string]string) (*config.Config, error)
 // terminal; job logs (files) get none.
 func progressBar(c *cli.Context) func(string, int64, int64) {
 	f, ok := stderr.(*os.File)
-	if !ok || c.Bool("quiet") {
+	if !ok || quiet(c) {
 		return nil
 	}
 	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
@@ -106,9 +113,21 @@ func progressBar(c *cli.Context) func(string, int64, int64) {
 	}
 }
 
+// quiet reports whether -q/--quiet was given, before the command (the
+// global flag) or after it: each level has a flag of its own, and c.Bool
+// finds only the innermost one, set or not.
+func quiet(c *cli.Context) bool {
+	for _, x := range c.Lineage() {
+		if x.Bool("quiet") {
+			return true
+		}
+	}
+	return false
+}
+
 // logger returns the phase logger, silent with --quiet.
 func logger(c *cli.Context) func(string, ...any) {
-	if c.Bool("quiet") {
+	if quiet(c) {
 		return nil
 	}
 	return logf

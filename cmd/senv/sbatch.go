@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/wrapper"
@@ -165,7 +166,7 @@ func sbatch(c *cli.Context, raw []string) error {
 		}
 	}
 	dir, _ := filepath.Abs(filepath.Dir(path))
-	if errs := validate(s, cfg, dir, path); len(errs) > 0 {
+	if errs := check.Spec(s, cfg, dir, path); len(errs) > 0 {
 		return errs
 	}
 	envID, err := prepareForSubmit(c, s, path, a.hasWrap, cfg)
