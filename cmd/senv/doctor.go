@@ -57,12 +57,16 @@ Examples:
 				}
 				fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", name, ok)
 			}
-			cache, err := envs.OpenCache(cfg.CacheDir)
+			trust, err := envs.NewTrust(cfg.TrustedOwners)
+			if err != nil {
+				check("trusted_owners", err, "")
+			}
+			cache, err := envs.OpenCache(cfg.CacheDir, trust)
 			check("cache_dir", err, dirInfo(cfg.CacheDir))
 			if err == nil {
 				check("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
 			}
-			_, err = envs.OpenStage(cfg.StageDir)
+			_, err = envs.OpenStage(cfg.StageDir, trust)
 			check("stage_dir", err, dirInfo(cfg.StageDir))
 			if moduleSystem(cfg) {
 				check("modules", nil, "init script found ("+firstExisting(cfg.ModuleInit)+")")
