@@ -161,14 +161,25 @@ func (c Cache) Meta(id string) (*Meta, error) {
 		return nil, err
 	}
 	if m.ID != id {
-		return nil, fmt.Errorf("failed to read %s: %w: it describes env %q", f.Name(), ErrDamagedEntry, m.ID)
+		return nil, damaged("failed to read %s: it describes env %q", f.Name(), m.ID)
 	}
 	return &m, nil
 }
 
 // ErrDamagedEntry means a cache entry's metadata or manifest cannot be
-// read; the fix is `senv rm ID` and a rebuild.
+// read; the fix is `senv rm ID` and a rebuild. Test for it with errors.Is.
 var ErrDamagedEntry = errors.New("the cache entry is damaged")
+
+// damagedError is an ErrDamagedEntry that says what is wrong and nothing
+// more (callers add "its cache entry is damaged").
+type damagedError struct{ msg string }
+
+func (e *damagedError) Error() string        { return e.msg }
+func (e *damagedError) Is(target error) bool { return target == ErrDamagedEntry }
+
+func damaged(format string, args ...any) error {
+	return &damagedError{fmt.Sprintf(format, args...)}
+}
 
 // Manifest reads the manifest of entry id. It reads manifest.gob, the same
 // manifest as manifest.json in a form that decodes about 8 times faster
@@ -195,7 +206,7 @@ func (c Cache) manifest(id string, warn func(string)) (*Manifest, error) {
 	}
 	jm, jerr := c.manifestJSON(id)
 	if jerr != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w: %v (and %v)", f.Name(), ErrDamagedEntry, gerr, jerr)
+		return nil, damaged("failed to parse %s: %v (and %v)", f.Name(), gerr, jerr)
 	}
 	if warn != nil {
 		warn(fmt.Sprintf("%s is damaged (%v); using %s (`senv rm %s` and a rebuild repair the entry)", f.Name(), gerr, manifestName, id))
@@ -222,7 +233,7 @@ func decodeJSON(f *os.File, v any) error {
 		return fmt.Errorf("failed to read %s: %w", f.Name(), err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("failed to parse %s: %w: %v", f.Name(), ErrDamagedEntry, err)
+		return damaged("failed to parse %s: %v", f.Name(), err)
 	}
 	return nil
 }
@@ -272,7 +283,7 @@ func (c Cache) checkFd(fd int, path string, kind uint32) error {
 		return fmt.Errorf("failed to check %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != kind {
-		return fmt.Errorf("refusing %s: %w: not a regular file or directory", path, ErrDamagedEntry)
+		return damaged("refusing %s: not a regular file or directory", path)
 	}
 	return c.Trust.check(path, &st)
 }
