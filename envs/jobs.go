@@ -21,6 +21,9 @@ import (
 type SlurmJobs struct {
 	// Warn, if not nil, hears once that squeue failed.
 	Warn func(string)
+	// Ended is a job known to have ended without asking: the job whose
+	// epilog this is.
+	Ended string
 
 	once sync.Once
 	live map[string]bool
@@ -32,6 +35,9 @@ const squeueTimeout = 30 * time.Second
 
 // Running reports whether job is pending, running or suspended.
 func (j *SlurmJobs) Running(job string) bool {
+	if job == j.Ended {
+		return false
+	}
 	j.once.Do(j.load)
 	if j.err != nil {
 		return true

@@ -87,3 +87,11 @@ func TestParseSqueue(t *testing.T) {
 		t.Errorf("parseSqueue = %v, want %v", got, want)
 	}
 }
+
+// TestSlurmJobsEnded: the epilog's own job has ended, without asking Slurm.
+func TestSlurmJobsEnded(t *testing.T) {
+	j := &SlurmJobs{Ended: "4242"}
+	if j.Running("4242") {
+		t.Error("the epilog's own job counts as running")
+	}
+}

@@ -84,13 +84,15 @@ func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, erro
 
 // CollectStaged removes staged envs in dir (this node's stage_dir) that no
 // process and no running Slurm job uses and that were last used more than
-// age ago. It is the stage half of gc, and what the epilog runs.
+// age ago. It is what the epilog runs: the epilog's own job (SLURM_JOB_ID)
+// has ended.
 func CollectStaged(dir string, age time.Duration, logf func(string, ...any)) error {
 	stage, err := envs.OpenStage(dir, nil)
 	if err != nil {
 		return err
 	}
-	return stage.Collect(age, &envs.SlurmJobs{Warn: func(msg string) { logWarning(logf, msg) }}, logf)
+	jobs := &envs.SlurmJobs{Ended: os.Getenv("SLURM_JOB_ID"), Warn: func(msg string) { logWarning(logf, msg) }}
+	return stage.Collect(age, jobs, logf)
 }
 
 func logWarning(logf func(string, ...any), msg string) {
