@@ -21,6 +21,8 @@ func TestCacheTrust(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to chown (TestCacheTrustAsNobody runs as another user)")
 	}
+	// the other user's and group's names differ between distributions
+	u, g := userName(other), groupName(other)
 	cases := []struct {
 		name    string
 		attack  func(t *testing.T, c Cache, id string)
@@ -29,18 +31,18 @@ func TestCacheTrust(t *testing.T) {
 		want    string // "": accepted
 	}{
 		{name: "own entry", op: "stage"},
-		{name: "v1 of another user", attack: chown(""), op: "open", want: "owned by nobody (uid 65534), whom you do not trust; " +
-			`if nobody may publish envs that you run, add "nobody" to trusted_owners`},
-		{name: "v1 of a trusted user", attack: chown(""), trusted: []string{"nobody"}, op: "stage"},
+		{name: "v1 of another user", attack: chown(""), op: "open", want: "owned by " + u + " (uid 65534), whom you do not trust; " +
+			"if " + u + ` may publish envs that you run, add "` + u + `" to trusted_owners`},
+		{name: "v1 of a trusted user", attack: chown(""), trusted: []string{u}, op: "stage"},
 		{name: "envs/ writable by an untrusted group", attack: chmod("envs", 0o775, other), op: "open",
-			want: `can write to it (mode 0775); chmod g-w it, or, if every member of nogroup may publish envs that you run, add "group:nogroup"`},
-		{name: "envs/ writable by a trusted group", attack: chmod("envs", 0o775, other), trusted: []string{"group:nogroup"}, op: "stage"},
-		{name: "entry republished by another user", attack: republish, op: "stage", want: "owned by nobody (uid 65534), whom you do not trust"},
+			want: "can write to it (mode 0775); chmod g-w it, or, if every member of " + g + ` may publish envs that you run, add "group:` + g + `"`},
+		{name: "envs/ writable by a trusted group", attack: chmod("envs", 0o775, other), trusted: []string{"group:" + g}, op: "stage"},
+		{name: "entry republished by another user", attack: republish, op: "stage", want: "owned by " + u + " (uid 65534), whom you do not trust"},
 		{name: "entry of a trusted user", attack: republish, trusted: []string{"65534"}, op: "stage"},
-		{name: "meta.json of another user", attack: chown("envs/ID/" + metaName), op: "stage", want: "meta.json: it is owned by nobody"},
+		{name: "meta.json of another user", attack: chown("envs/ID/" + metaName), op: "stage", want: "meta.json: it is owned by " + u},
 		{name: "archive writable by an untrusted group", attack: chmod("envs/ID/"+archiveName, 0o664, other), op: "stage", want: "can write to it (mode 0664)"},
 		{name: "archive a symlink", attack: symlinkArchive, op: "stage", want: "too many levels of symbolic links"},
-		{name: "lock of another user", attack: chown("locks/k.toml"), op: "lock", want: "k.toml: it is owned by nobody"},
+		{name: "lock of another user", attack: chown("locks/k.toml"), op: "lock", want: "k.toml: it is owned by " + u},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +175,7 @@ func TestCacheTrustAsNobody(t *testing.T) {
 	const third = 65533
 	theirs := "fedcba9876543210"
 	dir := asNobody(t, func(dir string) {
-		trust, _ := NewTrust([]string{"nobody"}) // root, setting up in nobody's dir
+		trust, _ := NewTrust([]string{"65534"}) // root, setting up in nobody's dir
 		c, err := OpenCache(filepath.Join(dir, "cache"), trust)
 		if err != nil {
 			t.Fatal(err)
