@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +41,7 @@ func TestCacheTrust(t *testing.T) {
 		{name: "envs/ writable by a trusted group", attack: chmod("envs", 0o775, other), trusted: []string{"group:" + g}, op: "stage"},
 		{name: "entry republished by another user", attack: republish, op: "stage", want: "owned by " + u + " (uid 65534), whom you do not trust"},
 		{name: "entry of a trusted user", attack: republish, trusted: []string{"65534"}, op: "stage"},
+		{name: "entry of a member of a trusted group", attack: republish, trusted: []string{"group:" + primaryGroup(t, other)}, op: "stage"},
 		{name: "meta.json of another user", attack: chown("envs/ID/" + metaName), op: "stage", want: "meta.json: it is owned by " + u},
 		{name: "archive writable by an untrusted group", attack: chmod("envs/ID/"+archiveName, 0o664, other), op: "stage", want: "can write to it (mode 0664)"},
 		{name: "archive a symlink", attack: symlinkArchive, op: "stage", want: "too many levels of symbolic links"},
@@ -84,6 +87,19 @@ func TestCacheTrust(t *testing.T) {
 			}
 		})
 	}
+}
+
+// primaryGroup is the name of uid's primary group.
+func primaryGroup(t *testing.T, uid int) string {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		t.Skipf("no user %d: %v", uid, err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Skipf("no group %s: %v", u.Gid, err)
+	}
+	return g.Name
 }
 
 // chown gives rel (under the cache's v1/, ID replaced) to the other user.
