@@ -33,6 +33,7 @@ type Config struct {
 	BuildAt        string        // "submit" or "job": where `senv sbatch` builds
 	PrologTimeout  time.Duration // hard deadline of `senv prolog`
 	EpilogGC       time.Duration // `senv epilog` removes the job user's staged envs unused this long; 0: never
+	TrustedOwners  []string      // besides you and root, whose cache entries and dirs senv runs: "alice", "1001", "group:hpclab"
 
 	// Source maps each setting key to where its value came from.
 	Source map[string]string
@@ -145,6 +146,8 @@ var Settings = []Setting{
 		duration(func(c *Config) *time.Duration { return &c.PrologTimeout })),
 	setting("epilog_gc", "`senv epilog` removes the job user's staged envs unused this long on the node; 0: never", fixed("0s"),
 		duration(func(c *Config) *time.Duration { return &c.EpilogGC })),
+	setting("trusted_owners", "besides you and root, whose cache entries (and the dirs above them) senv runs: user names or uids, \"group:NAME\" for a group's members", fixed(""),
+		list(func(c *Config) *[]string { return &c.TrustedOwners })),
 }
 
 // DefaultModuleInit lists the usual places of Lmod's and Environment

@@ -129,3 +129,30 @@ func TestEnvSettings(t *testing.T) {
 		t.Errorf("EnvSettings = %v, want %v", got, want)
 	}
 }
+
+// TestTrustedOwners: the trust list reads from a file as a TOML array and
+// from the environment as a comma list.
+func TestTrustedOwners(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte("trusted_owners = [\"alice\", \"group:hpclab\"]\n"), 0o644)
+	cases := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"default", nil, nil},
+		{"file", map[string]string{"SENV_CONFIG": f}, []string{"alice", "group:hpclab"}},
+		{"env", map[string]string{"SENV_TRUSTED_OWNERS": "senvadm,group:2000"}, []string{"senvadm", "group:2000"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tc.env[k] }, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.TrustedOwners, tc.want) {
+				t.Errorf("trusted_owners = %q, want %q", c.TrustedOwners, tc.want)
+			}
+		})
+	}
+}

@@ -148,7 +148,7 @@ func (c *Cluster) mustSlurm(t *testing.T, name string, args ...string) string {
 	return out
 }
 
-// WorkDir returns a fresh directory under $TB/work (mode 0777, removed at cleanup) for the
+// WorkDir returns a fresh directory under $TB/work (mode 1777, removed at cleanup) for the
 // test's job scripts and outputs. Jobs must not read anything under /tmp: each node has its
 // own /tmp.
 func (c *Cluster) WorkDir(t *testing.T) string {
@@ -159,7 +159,8 @@ func (c *Cluster) WorkDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
+	// sticky, like work/ itself: a cache below a dir anyone may rename in is refused
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
 	}
 	return dir

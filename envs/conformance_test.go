@@ -73,11 +73,11 @@ func buildIn(t *testing.T, cfg *config.Config, env *jobspec.Env, dir string) (*e
 	if err != nil {
 		t.Fatalf("solve: %v", err)
 	}
-	cache, err := envs.OpenCache(cfg.CacheDir)
+	cache, err := envs.OpenCache(cfg.CacheDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage, err := envs.OpenStage(cfg.StageDir)
+	stage, err := envs.OpenStage(cfg.StageDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestBackendConformance(t *testing.T) {
 			if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != envs.Staged {
 				t.Fatalf("second ensure: %s, %v; want staged", outcome, err)
 			}
-			if removed, err := store.Stage.RemoveUnused(job.ID); !removed || err != nil {
+			if removed, err := store.Stage.RemoveUnused(job.ID, nil); !removed || err != nil {
 				t.Fatalf("remove staged env: %v %v", removed, err)
 			}
 			if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != envs.CacheHit {

@@ -3,7 +3,9 @@ package envs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,8 +38,12 @@ var flock = func(_ string, fd, how int) error { return unix.Flock(fd, how) }
 
 // Flock is a held exclusive or shared lock on a file. The kernel releases
 // it when the holder dies, which is what lets the next job take over from a
-// crashed builder.
-type Flock struct{ f *os.File }
+// crashed builder. A claimed directory (claimDir) stands in for it where
+// flock does not work.
+type Flock struct {
+	f     *os.File
+	claim string // the claimed directory, removed on Release
+}
 
 // lockFile takes a lock on path (created if needed), retrying until timeout.
 // onWait is called once if the lock is held by someone else. A timeout of 0
@@ -71,7 +77,7 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 				limit = quickPollCap
 			}
 			wait = min(2*wait, limit)
-		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
+		case noLocks(err):
 			f.Close()
 			return nil, ErrNoLocks
 		default:
@@ -79,6 +85,64 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 			return nil, fmt.Errorf("failed to lock %s: %w", path, err)
 		}
 	}
+}
+
+// noLocks reports whether a flock error means the filesystem has none.
+func noLocks(err error) bool {
+	return errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)
+}
+
+// claimDir takes an exclusive claim by creating dir, retrying until
+// timeout, for filesystems without working flock. A claim left by a
+// process of this host that has died is taken over; one from another host
+// must be removed by hand (the timeout message says so).
+func claimDir(dir string, timeout time.Duration, onWait func()) (*Flock, error) {
+	deadline := time.Now().Add(timeout)
+	waited := false
+	for {
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			f, err := os.OpenFile(filepath.Join(dir, "holder"), os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				os.RemoveAll(dir)
+				return nil, fmt.Errorf("failed to claim %s: %w", dir, err)
+			}
+			l := &Flock{f: f, claim: dir}
+			l.Note()
+			return l, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("failed to claim %s: %w", dir, err)
+		}
+		if deadClaim(filepath.Join(dir, "holder")) {
+			_ = os.RemoveAll(dir)
+			continue
+		}
+		if !time.Now().Before(deadline) {
+			return nil, errLockTimeout
+		}
+		if !waited && onWait != nil {
+			onWait()
+		}
+		waited = true
+		time.Sleep(min(quickPollCap, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+// deadClaim reports whether the claim noted in holder is this host's and
+// its process has exited.
+func deadClaim(holder string) bool {
+	b, err := os.ReadFile(holder)
+	if err != nil {
+		return false // being written, or another's: wait
+	}
+	var host string
+	var pid int
+	if _, err := fmt.Sscanf(string(b), "%s pid %d", &host, &pid); err != nil || pid <= 0 {
+		return false
+	}
+	me, _ := os.Hostname()
+	return host == me && errors.Is(unix.Kill(pid, 0), unix.ESRCH)
 }
 
 // Note records who holds the lock (host, pid, time), for the message a
@@ -93,6 +157,9 @@ func (l *Flock) Note() {
 func (l *Flock) Release() {
 	if l != nil {
 		l.f.Close()
+		if l.claim != "" {
+			_ = os.RemoveAll(l.claim)
+		}
 	}
 }
 

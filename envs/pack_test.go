@@ -319,10 +319,10 @@ func TestDirChecks(t *testing.T) {
 	open := filepath.Join(t.TempDir(), "open")
 	os.Mkdir(open, 0o777)
 	os.Chmod(open, 0o777)
-	if _, err := OpenStage(open); err == nil || !strings.Contains(err.Error(), "others can write") {
+	if _, err := OpenStage(open, nil); err == nil || !strings.Contains(err.Error(), "others can write") {
 		t.Errorf("world-writable stage dir: %v", err)
 	}
-	if _, err := OpenCache(open); err == nil {
+	if _, err := OpenCache(open, nil); err == nil {
 		t.Error("world-writable cache dir accepted")
 	}
 	// a symlink planted at the stage path (sticky /tmp lets anyone create
@@ -331,21 +331,21 @@ func TestDirChecks(t *testing.T) {
 	os.Mkdir(mine, 0o700)
 	planted := filepath.Join(t.TempDir(), "senv-stage")
 	os.Symlink(mine, planted)
-	if _, err := OpenStage(planted); err == nil || !strings.Contains(err.Error(), "symlink") {
+	if _, err := OpenStage(planted, nil); err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Errorf("symlinked stage dir: %v", err)
 	}
 	if os.Getuid() == 0 {
 		other := filepath.Join(t.TempDir(), "other")
 		os.Mkdir(other, 0o755)
 		os.Chown(other, 65534, 65534)
-		if _, err := OpenStage(other); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		if _, err := OpenStage(other, nil); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("stage dir owned by another user: %v", err)
 		}
 	}
 }
 
 func TestPublishNeverReplaces(t *testing.T) {
-	c, err := OpenCache(t.TempDir())
+	c, err := OpenCache(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestPackChunksManySmallFiles(t *testing.T) {
 // TestPublishedManifestsAgree: the entry's manifest.json (for people and
 // tools) and manifest.gob (what staging reads) are the same manifest.
 func TestPublishedManifestsAgree(t *testing.T) {
-	c, err := OpenCache(t.TempDir())
+	c, err := OpenCache(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +476,7 @@ func TestResetRemovesReadOnlyDirs(t *testing.T) {
 	os.Chmod(ro, 0o555)
 	defer os.Chmod(ro, 0o755)
 	data, m := packBytes(t, src)
-	s, err := OpenStage(filepath.Join(dir, "stage"))
+	s, err := OpenStage(filepath.Join(dir, "stage"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestResetRemovesReadOnlyDirs(t *testing.T) {
 		if err := s.MarkReady(id); err != nil {
 			t.Fatal(err)
 		}
-		if removed, err := s.RemoveUnused(id); !removed || err != nil {
+		if removed, err := s.RemoveUnused(id, nil); !removed || err != nil {
 			t.Fatalf("RemoveUnused: %v %v", removed, err)
 		}
 		if _, err := os.Lstat(s.Prefix(id)); err == nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,15 +19,28 @@ import (
 //	DIR/.senv/ID.lock    one stager per node at a time
 //	DIR/.senv/ID.done    completeness marker, written last
 //	DIR/.senv/ID.lease   held (shared) by every process running from ID
+//	DIR/.senv/ID.job.J   Slurm job J staged or ran ID here: in use while J runs
+//	DIR/.senv/ID.claim/  the lock, where the filesystem has no working flock
 //
 // An environment is used only when its marker exists.
-type Stage struct{ Dir string }
+type Stage struct {
+	Dir string
+	// Job is the Slurm job this process belongs to, or "". Lease records
+	// it: a job's processes may outlive the one holding the lease (a
+	// detached child closes its descriptors), and the env must stay while
+	// the job runs.
+	Job string
+}
 
 // OpenStage returns the stage under dir, creating it (mode 0700) if needed.
-// The stage's contents are executed, so dir must be a real directory (not
-// a symlink: the default lives in sticky /tmp, where another user could
-// plant one), owned by this user and writable by nobody else.
-func OpenStage(dir string) (Stage, error) {
+// The stage's contents are executed, by path, after senv has checked them,
+// so dir must be a real directory (not a symlink: the default lives in
+// sticky /tmp, where another user could plant one), owned by this user and
+// writable by nobody else, and no one untrusted may be able to rename it or
+// any directory above it (see Trust): a parent writable by others would let
+// them swap the whole stage between senv's checks and the job's exec. trust
+// nil trusts only the user and root.
+func OpenStage(dir string, trust *Trust) (Stage, error) {
 	s := Stage{Dir: dir}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return s, fmt.Errorf("failed to create stage dir: %w", err)
@@ -36,6 +50,9 @@ func OpenStage(dir string) (Stage, error) {
 	}
 	if err := checkOwnDir(dir); err != nil {
 		return s, err
+	}
+	if err := trust.checkPath(filepath.Dir(dir)); err != nil {
+		return s, fmt.Errorf("failed to open stage dir %s: %w", dir, err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, ".senv"), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return s, fmt.Errorf("failed to create stage dir: %w", err)
@@ -80,13 +97,24 @@ func (s Stage) Ready(id string) bool {
 	return err == nil && info.IsDir()
 }
 
-// Lock takes the node-local lock of env id, waiting up to timeout.
+// Lock takes the node-local lock of env id, waiting up to timeout. Where
+// flock does not work (the shared dir of `stage none` envs on some
+// filesystems) it falls back to claiming a directory, which mkdir makes
+// atomic everywhere.
 func (s Stage) Lock(id string, timeout time.Duration, onWait func(string)) (*Flock, error) {
-	l, err := lockFile(s.meta(id, "lock"), unix.LOCK_EX, timeout, func() {
+	wait := func() {
 		if onWait != nil {
 			onWait(fmt.Sprintf("waiting for another senv staging env %s on this node", id))
 		}
-	})
+	}
+	l, err := lockFile(s.meta(id, "lock"), unix.LOCK_EX, timeout, wait)
+	if errors.Is(err, ErrNoLocks) {
+		l, err = claimDir(s.meta(id, "claim"), timeout, wait)
+		if errors.Is(err, errLockTimeout) {
+			return nil, fmt.Errorf("failed to stage env %s: timed out after %s waiting for %s (the filesystem has no locks; "+
+				"if that senv is gone, remove %s)", id, timeout, holder(filepath.Join(s.meta(id, "claim"), "holder")), s.meta(id, "claim"))
+		}
+	}
 	if errors.Is(err, errLockTimeout) {
 		return nil, fmt.Errorf("failed to stage env %s: timed out after %s waiting for another senv on this node", id, timeout)
 	}
@@ -117,14 +145,20 @@ func (s Stage) MarkReady(id string) error {
 
 // FromCache stages entry id of c onto this node under Lock, verifying the
 // archive against the manifest while it extracts. It returns the manifest.
-func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (*Manifest, error) {
-	m, err := c.Manifest(id)
-	if err != nil {
-		return nil, err
+// An entry that is damaged or untrusted is refused, and nothing is staged;
+// warn (if not nil) hears of a damaged manifest.gob that manifest.json
+// stood in for.
+func (s Stage) FromCache(c Cache, id string, progress func(done, total int64), warn func(string)) (*Manifest, error) {
+	if _, err := c.Meta(id); err != nil {
+		return nil, refuseEntry(id, err)
 	}
-	f, err := os.Open(filepath.Join(c.Entry(id), archiveName))
+	m, err := c.manifest(id, warn)
 	if err != nil {
-		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
+		return nil, refuseEntry(id, err)
+	}
+	f, err := c.open(id, archiveName)
+	if err != nil {
+		return nil, refuseEntry(id, err)
 	}
 	defer f.Close()
 	if err := s.Reset(id); err != nil {
@@ -136,12 +170,18 @@ func (s Stage) FromCache(c Cache, id string, progress func(done, total int64)) (
 	}
 	if err := Unpack(f, info.Size(), s.Prefix(id), m, progress); err != nil {
 		_ = removeTree(s.Prefix(id))
-		if errors.Is(err, ErrDamaged) {
-			return nil, fmt.Errorf("failed to stage env %s: its cache entry is damaged: %w; remove it with `senv rm %s` and run again to rebuild it", id, err, id)
-		}
-		return nil, fmt.Errorf("failed to stage env %s: %w", id, err)
+		return nil, refuseEntry(id, err)
 	}
 	return m, s.MarkReady(id)
+}
+
+// refuseEntry says why entry id cannot be staged, and for a damaged entry
+// how to repair it.
+func refuseEntry(id string, err error) error {
+	if errors.Is(err, ErrDamaged) || errors.Is(err, ErrDamagedEntry) {
+		return fmt.Errorf("failed to stage env %s: its cache entry is damaged: %w; remove it with `senv rm %s` and run again to rebuild it", id, err, id)
+	}
+	return fmt.Errorf("failed to stage env %s: %w", id, err)
 }
 
 // ReadyPath is the completeness marker of env id.
@@ -152,19 +192,70 @@ func (s Stage) LeasePath(id string) string { return s.meta(id, "lease") }
 
 // Lease marks env id as in use by this process and every process it execs:
 // the returned file stays open (and shared-locked) across exec, and gc
-// removes only envs whose lease it can lock exclusively.
+// removes only envs whose lease it can lock exclusively. In a Slurm job
+// (Job set) it also records the job, and gc keeps the env while the job
+// runs. Where flock does not work, the file is returned unlocked: gc,
+// which cannot lock it either, then leaves the env alone.
 func (s Stage) Lease(id string) (*os.File, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("failed to take lease on env: %q is not an env ID", id)
+	}
 	f, err := os.OpenFile(s.LeasePath(id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+	if err := flock(f.Name(), int(f.Fd()), unix.LOCK_SH); err != nil && !noLocks(err) {
 		f.Close()
 		return nil, fmt.Errorf("failed to take lease on env %s: %w", id, err)
+	}
+	if s.Job != "" {
+		if err := s.recordJob(id); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	now := time.Now()
 	_ = os.Chtimes(f.Name(), now, now) // last use, for gc
 	return f, nil
+}
+
+// recordJob writes DIR/.senv/ID.job.JOB.
+func (s Stage) recordJob(id string) error {
+	if !validJob(s.Job) {
+		return fmt.Errorf("failed to take lease on env %s: %q is not a Slurm job ID", id, s.Job)
+	}
+	f, err := os.OpenFile(s.meta(id, "job."+s.Job), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to take lease on env %s: %w", id, err)
+	}
+	return f.Close()
+}
+
+func validJob(job string) bool {
+	return job != "" && len(job) <= 20 && strings.Trim(job, "0123456789") == ""
+}
+
+// Jobs tells whether a Slurm job still runs; gc asks it about the jobs
+// that recorded a lease. Implementations answer true when they cannot
+// tell: keeping an env is safe, removing it under a job is not.
+type Jobs interface {
+	Running(job string) bool
+}
+
+// jobsUsing reports whether a job that still runs uses env id, and removes
+// the records of jobs that ended.
+func (s Stage) jobsUsing(id string, jobs Jobs) bool {
+	records, _ := filepath.Glob(s.meta(id, "job.*"))
+	used := false
+	for _, r := range records {
+		job := strings.TrimPrefix(filepath.Base(r), id+".job.")
+		if jobs == nil || jobs.Running(job) {
+			used = true
+			continue
+		}
+		_ = os.Remove(r)
+	}
+	return used
 }
 
 // StagedEnv is one env present on this node.
@@ -182,7 +273,7 @@ func (s Stage) List() ([]StagedEnv, error) {
 	}
 	var out []StagedEnv
 	for _, e := range ents {
-		if !e.IsDir() || !validID(e.Name()) {
+		if !e.IsDir() || !ValidID(e.Name()) {
 			continue
 		}
 		info, err := os.Stat(s.meta(e.Name(), "lease"))
@@ -197,9 +288,10 @@ func (s Stage) List() ([]StagedEnv, error) {
 	return out, nil
 }
 
-// RemoveUnused removes env id from this node if no process holds its lease.
-// It reports whether it removed it.
-func (s Stage) RemoveUnused(id string) (bool, error) {
+// RemoveUnused removes env id from this node if no process holds its lease
+// and no Slurm job that recorded one still runs (jobs answers that; nil
+// counts every recorded job as running). It reports whether it removed it.
+func (s Stage) RemoveUnused(id string, jobs Jobs) (bool, error) {
 	l, err := s.Lock(id, 0, nil)
 	if err != nil {
 		return false, nil // being staged right now: in use
@@ -207,13 +299,40 @@ func (s Stage) RemoveUnused(id string) (bool, error) {
 	defer l.Release()
 	lease, err := lockFile(s.meta(id, "lease"), unix.LOCK_EX, 0, nil)
 	if err != nil {
-		return false, nil // leased: in use
+		return false, nil // leased (or no locks here, so it may be): in use
 	}
 	defer lease.Release()
+	if s.jobsUsing(id, jobs) {
+		return false, nil
+	}
 	if err := s.Reset(id); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// Collect removes the envs of this stage that nothing uses (see
+// RemoveUnused) and that were last used more than age ago (0: any age).
+// It is the stage half of gc; logf, if not nil, hears of each removal.
+func (s Stage) Collect(age time.Duration, jobs Jobs, logf func(string, ...any)) error {
+	staged, err := s.List()
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-age)
+	for _, e := range staged {
+		if age > 0 && e.Modified.After(cutoff) {
+			continue
+		}
+		removed, err := s.RemoveUnused(e.ID, jobs)
+		if err != nil {
+			return err
+		}
+		if removed && logf != nil {
+			logf("removed staged env %s", e.ID)
+		}
+	}
+	return nil
 }
 
 // removeTree removes an env tree. Envs may hold read-only directories

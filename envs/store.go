@@ -107,7 +107,8 @@ func (s *Store) stageFromCache(id string) (*Manifest, error) {
 		return nil, nil
 	}
 	defer s.progress("", 0, 0)
-	return s.Stage.FromCache(s.Cache, id, func(done, total int64) { s.progress("staging", done, total) })
+	return s.Stage.FromCache(s.Cache, id, func(done, total int64) { s.progress("staging", done, total) },
+		func(msg string) { s.logf("warning: %s", msg) })
 }
 
 // build builds, publishes and stages env j.ID under the cache-wide build

@@ -3,6 +3,7 @@ package templates
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,7 @@ var activationCases = []struct {
 	{"modules-no-init", Activation{Modules: []string{"cuda/12.1"}}},
 	{"modules-hostile", Activation{ModuleInit: []string{"/opt/my modules/init/sh", "/x/$(id)/init"}, Modules: []string{"odd name", "$(touch pwned)", "it's"}}},
 	{"venv", Activation{Kind: "venv", Prefix: "/tmp/senv-1000/3f9a1c2b"}},
+	{"venv-lease", Activation{Kind: "venv", Prefix: "/tmp/senv-1000/3f9a1c2b", Lease: "/tmp/senv-1000/.senv/3f9a1c2b.lease", Ready: "/tmp/senv-1000/.senv/3f9a1c2b.done", Exit: true}},
 	{"venv-hostile-prefix", Activation{Kind: "venv", Prefix: "/tmp/it's a $(dir)/env"}},
 	{"conda", Activation{Kind: "conda", Prefix: "/tmp/senv-1000/3f9a1c2b"}},
 	{"conda-hostile-prefix", Activation{Kind: "conda", Prefix: "/tmp/it's a *$(dir)/env"}},
@@ -511,5 +513,46 @@ func TestScript(t *testing.T) {
 				t.Errorf("Script = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestActivationLease_FakeFlock: the evaluated activation takes the lease
+// with flock(1) (faked here, to be a filesystem without locks, which this
+// machine cannot provide). A lock that cannot be had in time is an error;
+// a filesystem with no locks at all (flock exits 71) is not: gc cannot
+// lock the lease there either and keeps the env.
+func TestActivationLease_FakeFlock(t *testing.T) {
+	cases := []struct {
+		name     string
+		exit     int // of the fake flock
+		wantCode int
+	}{
+		{"locked", 0, 0},
+		{"timed out", 1, 1},
+		{"no locks on this filesystem", 71, 0},
+	}
+	for name, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				bin := filepath.Join(dir, "bin")
+				os.Mkdir(bin, 0o755)
+				os.WriteFile(filepath.Join(bin, "flock"), []byte(fmt.Sprintf("#!/bin/sh\nexit %d\n", tc.exit)), 0o755)
+				lease, ready := filepath.Join(dir, "lease"), filepath.Join(dir, "done")
+				os.WriteFile(lease, nil, 0o600)
+				os.WriteFile(ready, nil, 0o600)
+				block, err := Activation{Lease: lease, Ready: ready, Exit: true}.Render()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(sh, "-c", block+"echo activated\n")
+				cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
+				out, _ := cmd.CombinedOutput()
+				code := cmd.ProcessState.ExitCode()
+				if code != tc.wantCode || (code == 0) != strings.Contains(string(out), "activated") {
+					t.Errorf("exit %d, want %d:\n%s", code, tc.wantCode, out)
+				}
+			})
+		}
 	}
 }

@@ -82,30 +82,21 @@ func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, erro
 	return StageCached(ctx, plan.ID, o, plan.Store.NoPack)
 }
 
-// CollectStaged removes staged envs in dir (this node's stage_dir, or the
-// cache's shared dir of `stage none` envs) that no process uses and that
-// were last used more than age ago. It is the stage half of gc.
+// CollectStaged removes staged envs in dir (this node's stage_dir) that no
+// process and no running Slurm job uses and that were last used more than
+// age ago. It is what the epilog runs: the epilog's own job (SLURM_JOB_ID)
+// has ended.
 func CollectStaged(dir string, age time.Duration, logf func(string, ...any)) error {
-	stage, err := envs.OpenStage(dir)
+	stage, err := envs.OpenStage(dir, nil)
 	if err != nil {
 		return err
 	}
-	staged, err := stage.List()
-	if err != nil {
-		return err
+	jobs := &envs.SlurmJobs{Ended: os.Getenv("SLURM_JOB_ID"), Warn: func(msg string) { logWarning(logf, msg) }}
+	return stage.Collect(age, jobs, logf)
+}
+
+func logWarning(logf func(string, ...any), msg string) {
+	if logf != nil {
+		logf("warning: %s", msg)
 	}
-	cutoff := time.Now().Add(-age)
-	for _, s := range staged {
-		if age > 0 && s.Modified.After(cutoff) {
-			continue
-		}
-		removed, err := stage.RemoveUnused(s.ID)
-		if err != nil {
-			return err
-		}
-		if removed && logf != nil {
-			logf("removed staged env %s", s.ID)
-		}
-	}
-	return nil
 }

@@ -140,7 +140,11 @@ func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templa
 func envsJob(id string) envs.Job { return envs.Job{ID: id} }
 
 func (o Options) store(shared bool) (*envs.Store, error) {
-	cache, err := envs.OpenCache(o.Config.CacheDir)
+	trust, err := envs.NewTrust(o.Config.TrustedOwners)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := envs.OpenCache(o.Config.CacheDir, trust)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +152,11 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	if shared {
 		stageDir = SharedStageDir(o.Config)
 	}
-	stage, err := envs.OpenStage(stageDir)
+	stage, err := envs.OpenStage(stageDir, trust)
 	if err != nil {
 		return nil, err
 	}
+	stage.Job = os.Getenv("SLURM_JOB_ID") // gc keeps the env while the job runs
 	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/templates"
 	"github.com/senv-hpc/senv/wrapper"
@@ -63,6 +64,9 @@ rendered script runs this; you can too:
 // activationSpec reads the spec from --script (if any) and the #ENV flags.
 func activationSpec(c *cli.Context) (*jobspec.Script, wrapper.Options, error) {
 	opts := wrapper.Options{Logf: logger(c), EnvID: c.String("env-id")}
+	if opts.EnvID != "" && !envs.ValidID(opts.EnvID) {
+		return nil, opts, usagef("--env-id %q is not an env ID (16 lowercase hex digits; see senv ls)", opts.EnvID)
+	}
 	var script *jobspec.Script
 	var err error
 	if path := c.String("script"); path != "" {

@@ -22,23 +22,37 @@ func openStore(c *cli.Context) (*config.Config, envs.Cache, envs.Stage, error) {
 	if err != nil {
 		return nil, envs.Cache{}, envs.Stage{}, err
 	}
-	cache, err := envs.OpenCache(cfg.CacheDir)
+	trust, err := envs.NewTrust(cfg.TrustedOwners)
+	if err != nil {
+		return nil, envs.Cache{}, envs.Stage{}, err
+	}
+	cache, err := envs.OpenCache(cfg.CacheDir, trust)
 	if err != nil {
 		return nil, cache, envs.Stage{}, err
 	}
-	stage, err := envs.OpenStage(cfg.StageDir)
+	stage, err := envs.OpenStage(cfg.StageDir, trust)
 	return cfg, cache, stage, err
 }
 
 // sharedStage opens the cache's dir of `stage none` envs; ok is false when
 // there is none (nobody used `stage none` with this cache).
-func sharedStage(cfg *config.Config) (stage envs.Stage, ok bool) {
+func sharedStage(cfg *config.Config, cache envs.Cache) (stage envs.Stage, ok bool) {
 	dir := wrapper.SharedStageDir(cfg)
 	if _, err := os.Stat(dir); err != nil {
 		return envs.Stage{}, false
 	}
-	stage, err := envs.OpenStage(dir)
+	stage, err := envs.OpenStage(dir, cache.Trust)
 	return stage, err == nil
+}
+
+// envIDs checks the IDs given on the command line.
+func envIDs(c *cli.Context) ([]string, error) {
+	for _, id := range c.Args().Slice() {
+		if !envs.ValidID(id) {
+			return nil, usagef("%q is not an env ID (16 lowercase hex digits; see senv ls)", id)
+		}
+	}
+	return c.Args().Slice(), nil
 }
 
 // lsEntry is one row of `senv ls`.
@@ -55,7 +69,10 @@ func lsCommand() *cli.Command {
 		Usage: "list the cached environments",
 		Description: `Columns: ID, NAME (#ENV name), MANAGER, SIZE (unpacked), FILES, CREATED,
 LAST USED, STAGED (on this node). Envs built with "stage none" live in the
-cache's shared dir and are listed last, with their path.
+cache's shared dir and are listed last, with their path. An entry senv
+cannot use is listed as DAMAGED with the reason: unreadable metadata
+(remove it with senv rm ID) or an owner you do not trust (see
+trusted_owners).
 
 Examples:
    senv ls
@@ -74,7 +91,7 @@ Examples:
 			for i, m := range metas {
 				rows[i] = lsEntry{Meta: m, LastUsed: cache.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
 			}
-			if shared, ok := sharedStage(cfg); ok {
+			if shared, ok := sharedStage(cfg, cache); ok {
 				staged, err := shared.List()
 				if err != nil {
 					return err
@@ -94,6 +111,14 @@ Examples:
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tNAME\tMANAGER\tSIZE\tFILES\tCREATED\tLAST USED\tSTAGED")
 			for _, r := range rows {
+				if r.Damaged != "" {
+					fix := "remove it with senv rm " + r.ID
+					if r.Untrusted {
+						fix = "not used"
+					}
+					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tDAMAGED (%s): %s\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), fix, r.Damaged)
+					continue
+				}
 				if r.StageNone {
 					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tstage none (%s)\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), r.Prefix)
 					continue
@@ -128,14 +153,19 @@ Example:
 			if c.NArg() == 0 {
 				return usagef("senv rm needs at least one ID (see senv ls)")
 			}
+			ids, err := envIDs(c)
+			if err != nil {
+				return err
+			}
 			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
 			}
-			shared, hasShared := sharedStage(cfg)
-			for _, id := range c.Args().Slice() {
+			shared, hasShared := sharedStage(cfg, cache)
+			jobs := &envs.SlurmJobs{Warn: func(msg string) { logf("warning: %s", msg) }}
+			for _, id := range ids {
 				if hasShared && shared.Ready(id) {
-					if removed, err := shared.RemoveUnused(id); err != nil {
+					if removed, err := shared.RemoveUnused(id, jobs); err != nil {
 						return err
 					} else if !removed {
 						logf("env %s (stage none) is in use: it stays until unused", id)
@@ -144,15 +174,17 @@ Example:
 					}
 					continue
 				}
-				if !cache.Has(id) && !stage.Ready(id) {
+				_, err := os.Lstat(cache.Entry(id)) // a damaged entry may lack its meta.json
+				inCache := err == nil
+				if !inCache && !stage.Ready(id) {
 					return usagef("no env %q (see senv ls)", id)
 				}
-				if cache.Has(id) {
+				if inCache {
 					if err := cache.Remove(id); err != nil {
 						return err
 					}
 				}
-				if removed, err := stage.RemoveUnused(id); err != nil {
+				if removed, err := stage.RemoveUnused(id, jobs); err != nil {
 					return err
 				} else if !removed && stage.Ready(id) {
 					logf("env %s is in use on this node: its staged copy stays until unused", id)
@@ -183,8 +215,9 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "remove environments not used for a while; never one in use",
-		Description: `Removes cache entries last used before --older-than, and staged envs on this
-node that no running process holds. Locks (solve results) are kept.
+		Description: `Removes cache entries last used before --older-than (damaged ones too), and
+staged envs on this node that no running process holds and no running Slurm
+job staged (squeue tells which still run). Locks (solve results) are kept.
 
 Examples:
    senv gc --older-than 30d --dry-run
@@ -208,24 +241,38 @@ Examples:
 				return err
 			}
 			for _, m := range metas {
+				what := "cache entry"
+				switch {
+				case m.Untrusted:
+					logf("warning: skipping cache entry %s: %s", m.ID, m.Damaged)
+					continue
+				case m.Damaged != "":
+					what = "damaged cache entry"
+				}
 				if !cache.LastUsed(m.ID).Before(cutoff) && age > 0 {
+					if m.Damaged != "" {
+						logf("warning: %s %s is not old enough to collect: %s; remove it with senv rm %s", what, m.ID, m.Damaged, m.ID)
+					}
 					continue
 				}
 				if c.Bool("dry-run") {
-					fmt.Fprintf(c.App.Writer, "would remove cache entry %s\n", m.ID)
+					fmt.Fprintf(c.App.Writer, "would remove %s %s\n", what, m.ID)
 					continue
 				}
 				if err := cache.Remove(m.ID); err != nil {
 					logf("warning: %v", err) // removed concurrently
 					continue
 				}
-				logf("removed cache entry %s", m.ID)
+				logf("removed %s %s", what, m.ID)
 			}
 			if !c.Bool("dry-run") {
-				if err := wrapper.CollectStaged(wrapper.SharedStageDir(cfg), age, logger(c)); err != nil {
-					return err
+				jobs := &envs.SlurmJobs{Warn: func(msg string) { logf("warning: %s", msg) }}
+				if shared, ok := sharedStage(cfg, cache); ok {
+					if err := shared.Collect(age, jobs, logger(c)); err != nil {
+						return err
+					}
 				}
-				return wrapper.CollectStaged(cfg.StageDir, age, logger(c))
+				return stage.Collect(age, jobs, logger(c))
 			}
 			staged, err := stage.List()
 			if err != nil {

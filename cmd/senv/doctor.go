@@ -58,12 +58,16 @@ Examples:
 				}
 				fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", name, ok)
 			}
-			cache, err := envs.OpenCache(cfg.CacheDir)
+			trust, err := envs.NewTrust(cfg.TrustedOwners)
+			if err != nil {
+				result("trusted_owners", err, "")
+			}
+			cache, err := envs.OpenCache(cfg.CacheDir, trust)
 			result("cache_dir", err, dirInfo(cfg.CacheDir))
 			if err == nil {
 				result("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
 			}
-			_, err = envs.OpenStage(cfg.StageDir)
+			_, err = envs.OpenStage(cfg.StageDir, trust)
 			result("stage_dir", err, dirInfo(cfg.StageDir))
 			if init := check.ModuleInit(cfg); init != "" {
 				result("modules", nil, "init script found ("+init+")")

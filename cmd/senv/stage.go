@@ -23,6 +23,9 @@ Example:
 			if c.NArg() != 1 {
 				return usagef("senv stage needs exactly one ID")
 			}
+			if _, err := envIDs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c, nil)
 			if err != nil {
 				return err
