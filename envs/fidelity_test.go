@@ -365,14 +365,25 @@ func TestFidelityUVProject(t *testing.T) {
 	}
 }
 
-// TestFidelityPylock: a pylock.toml written by uv is installed as it is
-// (#ENV file pylock.toml), and the lock senv writes is itself a pylock.toml
-// that `uv pip install -r` installs to the same set.
+// TestFidelityPylock: pylock.toml files written by uv and by `pip lock` are
+// installed as they are (#ENV file), and the lock senv writes is itself a
+// pylock.toml that `uv pip install -r` installs to the same set.
 func TestFidelityPylock(t *testing.T) {
 	fx := newFidelityFixture(t)
 	if out, err := runIn(fx.dir, "uv", "pip", "compile", "--quiet", "--format", "pylock.toml", "-o", "pylock.toml", "--no-index",
 		"--find-links", fx.wheels, "--python", systemPython(), "requirements.txt"); err != nil {
 		t.Fatalf("%v %s", err, out)
+	}
+	pip := pipWithLock(t)
+	if out, err := runIn(fx.dir, pip, "lock", "--quiet", "--no-index", "--find-links", fx.wheels, "-r", "requirements.txt", "-o", "pylock.pip.toml"); err != nil {
+		t.Fatalf("pip lock: %v %s", err, out)
+	}
+	for _, file := range []string{"pylock.toml", "pylock.pip.toml"} {
+		cfg := testConfig(t)
+		_, _, prefix, _ := buildIn(t, cfg, &jobspec.Env{Manager: "uv", File: file}, fx.dir)
+		if got := installed(t, prefix); !reflect.DeepEqual(got, fx.want) {
+			t.Errorf("env from %s holds %q, want %q", file, got, fx.want)
+		}
 	}
 	for _, m := range managers(t)[:2] {
 		t.Run(m, func(t *testing.T) {
@@ -402,4 +413,22 @@ func TestFidelityPylock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pipWithLock finds a pip that has `pip lock` (25.1 and later): on PATH, or
+// the one .ci/run installs (SENV_TEST_PIP_LOCK, default
+// /opt/senv-piplock/bin/pip). Debian's pip is older.
+func pipWithLock(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("SENV_TEST_PIP_LOCK"), "/opt/senv-piplock/bin/pip", "pip"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if err := exec.Command(c, "lock", "--help").Run(); err == nil {
+			return c
+		}
+	}
+	t.Fatal("no pip with `pip lock` (pip >= 25.1): python3 -m venv /opt/senv-piplock && /opt/senv-piplock/bin/pip install 'pip>=25.1'")
+	return ""
 }

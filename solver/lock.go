@@ -290,7 +290,18 @@ func (l *Lock) Marshal() ([]byte, error) {
 // file uv installs from.
 func (l *Lock) Pylock() ([]byte, error) {
 	var b bytes.Buffer
-	doc := pylockDoc{LockVersion: "1.0", CreatedBy: "senv", Packages: l.Packages}
+	pkgs := make([]Package, len(l.Packages))
+	for i, p := range l.Packages {
+		if p.Archive != nil && strings.HasPrefix(p.Archive.URL, "file:") {
+			// uv refuses a file: URL for an archive (pip lock writes
+			// them); it takes the same file as a path
+			a := *p.Archive
+			a.Path, a.URL = fileURLPath(a.URL), ""
+			p.Archive = &a
+		}
+		pkgs[i] = p
+	}
+	doc := pylockDoc{LockVersion: "1.0", CreatedBy: "senv", Packages: pkgs}
 	if err := encodeTOML(&b, doc); err != nil {
 		return nil, fmt.Errorf("failed to encode pylock.toml: %w", err)
 	}

@@ -356,6 +356,9 @@ func (l *Lock) addPipReport(data []byte) error {
 			}
 			a := Artifact{URL: d.URL, Hashes: map[string]string{"sha256": sum}}
 			switch {
+			case in.IsDirect && strings.HasPrefix(d.URL, "file:"):
+				a.Path, a.URL = fileURLPath(d.URL), "" // as uv writes a local file (and reads one)
+				p.Archive = &a
 			case in.IsDirect:
 				p.Archive = &a
 			case strings.HasSuffix(d.URL, ".whl"):

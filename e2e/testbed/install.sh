@@ -5,12 +5,13 @@
 #
 # Idempotent and fast when everything is present: `apt-get update` runs only if a package is
 # missing. Packages: slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv
-# python3-pip dash. Also installs uv for all users (/usr/local/bin/uv) and purges
+# python3-pip dash git. Also installs uv for all users (/usr/local/bin/uv), a pip with
+# `pip lock` (/opt/senv-piplock) and purges
 # environment-modules, which conflicts with lmod.
 set -euo pipefail
 umask 022
 
-PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash)
+PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash git)
 
 log() { printf '[install %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "install.sh: must run as root" >&2; exit 1; }
@@ -54,4 +55,13 @@ if [ ! -x /usr/local/bin/uv ]; then
 fi
 chmod a+rx /usr/local/bin/uv
 /usr/local/bin/uv --version >/dev/null
+
+# a pip with `pip lock` (25.1 and later; Debian's is 23.0), for the tests that read the
+# pylock.toml files pip writes
+if ! /opt/senv-piplock/bin/pip lock --help >/dev/null 2>&1; then
+  log "installing a pip with pip lock into /opt/senv-piplock"
+  rm -rf /opt/senv-piplock
+  /usr/bin/python3 -m venv /opt/senv-piplock
+  PIP_USER=0 /opt/senv-piplock/bin/pip install -q --disable-pip-version-check 'pip>=25.1'
+fi
 log "ok"
