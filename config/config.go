@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/senv-hpc/senv/internal/inputfile"
 )
 
 // Config is the effective configuration. Use Load to make one.
@@ -264,11 +265,20 @@ func find(key string) (Setting, bool) {
 	return Setting{}, false
 }
 
+// maxConfigSize bounds a config file: a site's is a few hundred bytes.
+const maxConfigSize = 1 << 20
+
 func (c *Config) loadFile(path string) error {
 	var raw map[string]any
-	_, err := toml.DecodeFile(path, &raw)
+	data, err := inputfile.Read(path, maxConfigSize)
 	if os.IsNotExist(err) {
 		return nil
+	}
+	if err == nil {
+		err = inputfile.CheckTOML(data)
+	}
+	if err == nil {
+		_, err = toml.Decode(string(data), &raw)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to read config %s: %w", path, err)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,5 +155,26 @@ func TestTrustedOwners(t *testing.T) {
 				t.Errorf("trusted_owners = %q, want %q", c.TrustedOwners, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigFileBounded: a config file that is not a regular file, too
+// large, or nested deep enough to make the TOML parser blow up is refused
+// at once (issue 11 items 3 and 4).
+func TestConfigFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	bomb := filepath.Join(dir, "bomb.toml")
+	os.WriteFile(bomb, []byte("x = "+strings.Repeat("{a=", 8000)+"1"+strings.Repeat("}", 8000)+"\n"), 0o644)
+	big := filepath.Join(dir, "big.toml")
+	os.WriteFile(big, []byte(strings.Repeat("# padding\n", 120000)), 0o644)
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{bomb: "nested more than", big: "larger than", fifo: "not a regular file", "/dev/zero": "not a regular file"} {
+		_, err := Load(func(k string) string { return map[string]string{"SENV_CONFIG": name}[k] }, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %s: %v, want %q", name, err, want)
+		}
 	}
 }
