@@ -367,7 +367,8 @@ func TestFidelityUVProject(t *testing.T) {
 
 // TestFidelityPylock: pylock.toml files written by uv and by `pip lock` are
 // installed as they are (#ENV file), and the lock senv writes is itself a
-// pylock.toml that `uv pip install -r` installs to the same set.
+// pylock.toml that `uv pip install -r` installs to the same set, and pip's
+// reader (`pip install -r`, pip 26) too, for its hashed packages.
 func TestFidelityPylock(t *testing.T) {
 	fx := newFidelityFixture(t)
 	if out, err := runIn(fx.dir, "uv", "pip", "compile", "--quiet", "--format", "pylock.toml", "-o", "pylock.toml", "--no-index",
@@ -410,6 +411,34 @@ func TestFidelityPylock(t *testing.T) {
 			}
 			if got := installed(t, venv); !reflect.DeepEqual(got, fx.want) {
 				t.Errorf("uv installed senv's lock as %q, want %q", got, fx.want)
+			}
+			// and pip's reader (pip 26: pip install -r pylock.toml), which runs
+			// in hash-checking mode and so refuses source trees and VCS
+			// checkouts: the lock's hashed packages
+			hashedLock := *job.Lock
+			hashedLock.Packages = nil
+			var hashedWant []string
+			for _, p := range job.Lock.Packages {
+				if p.Hashed() {
+					hashedLock.Packages = append(hashedLock.Packages, p)
+					hashedWant = append(hashedWant, p.Name+"=="+p.Version)
+				}
+			}
+			data, err = hashedLock.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(lockFile, data, 0o644)
+			pipVenv := filepath.Join(t.TempDir(), "venv")
+			if out, err := runIn(fx.dir, systemPython(), "-m", "venv", "--without-pip", pipVenv); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if out, err := runIn(fx.dir, pip, "--python", filepath.Join(pipVenv, "bin", "python"), "install", "--quiet", "--no-index",
+				"--find-links", fx.wheels, "-r", lockFile); err != nil {
+				t.Fatalf("pip cannot install senv's lock: %v %s", err, out)
+			}
+			if got := installed(t, pipVenv); !reflect.DeepEqual(got, hashedWant) || len(hashedWant) < 4 {
+				t.Errorf("pip installed senv's lock as %q, want %q", got, hashedWant)
 			}
 		})
 	}
