@@ -57,6 +57,7 @@ type requirementsScan struct {
 	// command line instead
 	pre          bool
 	trustedHosts []string
+	uvIgnores    []Requested
 }
 
 // pip's requirements file options (pip/_internal/req/req_file.py): those
@@ -188,6 +189,9 @@ func (sc *requirementsScan) line(file, line string, topLevel bool, pos jobspec.P
 		switch {
 		case reqFileFlags[name]:
 			sc.pre = sc.pre || name == "--pre"
+			if name == "--prefer-binary" {
+				sc.uvIgnores = append(sc.uvIgnores, Requested{Text: name, Pos: pos})
+			}
 			continue
 		case !takesValue:
 			return bad(fmt.Sprintf("unknown option %q in a requirements file", name),
@@ -217,6 +221,8 @@ func (sc *requirementsScan) line(file, line string, topLevel bool, pos jobspec.P
 			}
 		case "--trusted-host":
 			sc.trustedHosts = append(sc.trustedHosts, value)
+		case "--use-feature":
+			sc.uvIgnores = append(sc.uvIgnores, Requested{Text: name, Pos: pos})
 		}
 	}
 	return nil
@@ -447,6 +453,7 @@ func (s *Spec) addRequirementsFile(path, key string) error {
 	s.Requested = append(s.Requested, sc.req...)
 	s.filePre = s.filePre || sc.pre
 	s.fileTrustedHosts = append(s.fileTrustedHosts, sc.trustedHosts...)
+	s.uvIgnores = append(s.uvIgnores, sc.uvIgnores...)
 	return nil
 }
 

@@ -175,3 +175,36 @@ func TestCheckLocked(t *testing.T) {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// TestManagerReadsRefused: what the chosen tool would not read as meant is
+// refused before any tool runs, as a spec error (exit 2) at FILE:LINE.
+func TestManagerReadsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	dir := writeFiles(t, map[string]string{
+		"prefer.txt":     "--prefer-binary\nsix\n",
+		"feature.txt":    "six\n--use-feature truststore\n",
+		"pylock.toml":    "lock-version = \"1.0\"\ncreated-by = \"uv\"\n\n[[packages]]\nname = \"six\"\nversion = \"1.16.0\"\nwheels = [{ url = \"file:///w/six-1.16.0-py3-none-any.whl\", hashes = { sha256 = \"aa\" } }]\n",
+		"pyproject.toml": "[project]\nname = \"p\"\nversion = \"1\"\ndependencies = []\n\n[dependency-groups]\ntest = [\"six\"]\n",
+	})
+	cases := []struct {
+		name string
+		env  jobspec.Env
+		want string
+	}{
+		{"prefer-binary with uv", jobspec.Env{Manager: "uv", Requirements: []string{"prefer.txt"}}, "prefer.txt:1: #ENV requirements: uv ignores --prefer-binary"},
+		{"use-feature with uv", jobspec.Env{Manager: "uv", Requirements: []string{"feature.txt"}}, "feature.txt:2: #ENV requirements: uv ignores --use-feature"},
+		{"pylock plus pip", jobspec.Env{Manager: "uv", File: "pylock.toml", Pip: []string{"numpy"}}, "is the whole environment"},
+		{"groups with pip", jobspec.Env{Manager: "venv", File: "pyproject.toml", Groups: []string{"test"}}, "dependency groups need uv"},
+	}
+	for _, tc := range cases {
+		_, err := Canonicalize(&tc.env, dir, cfg)
+		var je *jobspec.Error
+		if !errors.As(err, &je) || !strings.Contains(err.Error(), tc.want) || je.Hint == "" {
+			t.Errorf("%s: %v, want a spec error with %q and a hint", tc.name, err, tc.want)
+		}
+	}
+	// pip reads --prefer-binary itself
+	if _, err := Canonicalize(&jobspec.Env{Manager: "venv", Requirements: []string{"prefer.txt"}}, dir, cfg); err != nil {
+		t.Errorf("prefer-binary with pip: %v", err)
+	}
+}

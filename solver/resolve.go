@@ -162,10 +162,6 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 	if err := l.setPythonTool(ctx, r, cfg.UV); err != nil {
 		return err
 	}
-	whole := s.PylockFile != "" || s.Project != nil && s.Project.UVLock
-	if whole && (len(s.Pip) > 0 || len(s.RequirementFiles) > 0) {
-		return fmt.Errorf("failed to solve: a lock file (%s) is the whole environment; add packages to it with its tool (`uv add`, `pip lock`) instead of #ENV pip or requirements", firstNonEmpty(s.PylockFile, s.Project.Path))
-	}
 	var err error
 	switch {
 	case s.PylockFile != "":
@@ -183,10 +179,7 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		var sources, extra []string
 		if p := s.Project; p != nil {
 			if s.Manager == "venv" {
-				if len(p.Groups) > 0 {
-					return fmt.Errorf("failed to solve: dependency groups need uv (this pip cannot install them); use `#ENV manager uv`")
-				}
-				in += projectRequirement(p) + "\n"
+				in += projectRequirement(p) + "\n" // groups: refused by checkManagerReads
 			} else {
 				sources = append(sources, p.Path)
 				for _, e := range p.Extras {

@@ -63,6 +63,9 @@ type Spec struct {
 	// command line.
 	filePre          bool
 	fileTrustedHosts []string
+	// uvIgnores are requirements file options uv ignores and senv cannot
+	// pass on for it (--prefer-binary, --use-feature), where they stand.
+	uvIgnores []Requested
 	// candidates are the interpreters a version range allows, newest
 	// first: the solve takes the first that runs (a pyenv shim of a
 	// version not active fails).
@@ -136,6 +139,9 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 			Msg:  fmt.Sprintf("pip packages in a %s environment are not supported yet (%s)", s.Manager, strings.Join(s.Pip, " ")),
 			Hint: "ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`"}
 	}
+	if err := s.checkManagerReads(dir); err != nil {
+		return nil, err
+	}
 	if s.Manager == "conda" && s.Solver == "" {
 		s.Solver = "libmamba" // only conda has a choice; mamba's is fixed
 	}
@@ -169,6 +175,31 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	}
 	s.Platform = Platform()
 	return s, nil
+}
+
+// checkManagerReads refuses, before any tool runs, what the chosen
+// manager's tool would not read as the user meant it: options uv ignores in
+// a requirements file, dependency groups with pip, a whole-env lock file
+// beside other requirements.
+func (s *Spec) checkManagerReads(dir string) error {
+	if s.Manager == "uv" && len(s.uvIgnores) > 0 {
+		o := s.uvIgnores[0]
+		return &jobspec.Error{Pos: o.Pos, Key: "requirements", Msg: fmt.Sprintf("uv ignores %s in a requirements file, so the env would differ from what pip makes of it", o.Text),
+			Hint: "remove the option, or let pip read the file: `#ENV manager venv`"}
+	}
+	if s.Manager == "venv" && s.Project != nil && len(s.Project.Groups) > 0 && !s.Project.UVLock {
+		return &jobspec.Error{Pos: jobspec.Pos{File: s.Project.Path}, Key: "group", Msg: "dependency groups need uv (pip before 25.1 cannot install them)",
+			Hint: "use `#ENV manager uv` (the default when uv is installed)"}
+	}
+	whole := s.PylockFile
+	if whole == "" && s.Project != nil && s.Project.UVLock {
+		whole = filepath.Join(filepath.Dir(s.Project.Path), "uv.lock")
+	}
+	if whole != "" && (len(s.Pip) > 0 || len(s.RequirementFiles) > 0) {
+		return &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "file", Msg: fmt.Sprintf("%s is the whole environment: #ENV pip and requirements cannot add to it", whole),
+			Hint: "add the packages with the lock's own tool (`uv add`, `pip lock`), or drop the lock file"}
+	}
+	return nil
 }
 
 // pickInterpreter lists the interpreters for a version range: each
