@@ -164,7 +164,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // --locked` writes it as a pylock.toml (and fails when uv.lock is out of
 // date with pyproject.toml); otherwise uv resolves pyproject.toml itself,
 // or pip resolves the project directory and the project is left out.
-func solveProject(ctx context.Context, l *Lock, p *Project, r Runner, uv, tmp string) ([]Package, error) {
+func solveProject(ctx context.Context, l *Lock, p *Project, r Runner, uv string, pipArgs []string, tmp string) ([]Package, error) {
 	dir := filepath.Dir(p.Path)
 	out := filepath.Join(tmp, "pylock.toml")
 	r.Dir = dir
@@ -184,7 +184,7 @@ func solveProject(ctx context.Context, l *Lock, p *Project, r Runner, uv, tmp st
 		return nil, nil // solvePip adds the project directory to its requirements
 	} else {
 		argv := append([]string{uv, "pip", "compile", "--quiet", "--format", "pylock.toml", "--no-header", "--output-file", out,
-			"--python", l.Python}, append(l.SourceArgs(), args...)...)
+			"--python", l.Python}, append(append(l.SourceArgs(), pipArgs...), args...)...)
 		if _, err := r.Output(ctx, append(argv, p.Path)...); err != nil {
 			return nil, fmt.Errorf("failed to solve %s with uv: %w", p.Path, err)
 		}

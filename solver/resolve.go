@@ -162,6 +162,15 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 	if err := l.setPythonTool(ctx, r, cfg.UV); err != nil {
 		return err
 	}
+	var pipArgs []string // pip's configuration, as uv options
+	if s.Manager != "venv" {
+		var env []string
+		var err error
+		if pipArgs, env, err = uvFromPipConfig(l, pipConfigFor(ctx, l, r)); err != nil {
+			return err
+		}
+		r.Env = append(append([]string(nil), r.Env...), env...)
+	}
 	var err error
 	switch {
 	case s.PylockFile != "":
@@ -170,13 +179,13 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 			l.Packages, err = ParsePylock(data, s.PylockFile, filepath.Dir(s.PylockFile))
 		}
 	case s.Project != nil && (s.Project.UVLock || s.Manager != "venv" && len(s.Pip)+len(s.RequirementFiles) == 0):
-		l.Packages, err = solveProject(ctx, l, s.Project, r, cfg.UV, tmp)
+		l.Packages, err = solveProject(ctx, l, s.Project, r, cfg.UV, pipArgs, tmp)
 	default:
 		in := strings.Join(s.Pip, "\n") + "\n"
 		for _, f := range s.RequirementFiles {
 			in += "-r " + f + "\n"
 		}
-		var sources, extra []string
+		sources, extra := []string(nil), pipArgs
 		if p := s.Project; p != nil {
 			if s.Manager == "venv" {
 				in += projectRequirement(p) + "\n" // groups: refused by checkManagerReads
