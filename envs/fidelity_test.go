@@ -14,6 +14,7 @@ import (
 	"github.com/senv-hpc/senv/internal/wheelhouse"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/solver"
+	"github.com/senv-hpc/senv/templates"
 )
 
 // fidelityFixture is a project with every kind of requirement pip's file
@@ -459,4 +460,58 @@ func pipWithLock(t *testing.T) string {
 	}
 	t.Fatal("no pip with `pip lock` (pip >= 25.1): python3 -m venv /opt/senv-piplock && /opt/senv-piplock/bin/pip install 'pip>=25.1'")
 	return ""
+}
+
+// TestSystemSitePackages (issue 12 item 1): an Alliance-style site module
+// puts a package on the python's path (PYTHONPATH, as scipy-stack does);
+// with #ENV system-site-packages the solve counts it as provided (the
+// wheelhouse does not even have it), the lock does not install it again,
+// and the built env imports it from the module beside what the lock
+// installed. With pip and with uv.
+func TestSystemSitePackages(t *testing.T) {
+	const lmodInit = "/usr/share/lmod/lmod/init/sh"
+	if _, err := os.Stat(lmodInit); err != nil {
+		t.Fatalf("Lmod is needed (%s)", lmodInit)
+	}
+	site := t.TempDir()
+	stack := filepath.Join(site, "stack")
+	sitepkg, err := wheelhouse.Build(t.TempDir(), wheelhouse.Wheel{Name: "sitepkg", Version: "1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runIn(site, systemPython(), "-m", "pip", "install", "--quiet", "--no-deps", "--target", stack, sitepkg); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	mods := filepath.Join(site, "modules")
+	os.MkdirAll(filepath.Join(mods, "scipy-stack"), 0o755)
+	os.WriteFile(filepath.Join(mods, "scipy-stack", "2024a.lua"), []byte(`prepend_path("PYTHONPATH", "`+stack+`")`+"\n"), 0o644)
+	t.Setenv("MODULEPATH", mods)
+	t.Setenv("HOME", t.TempDir())
+	wh, err := wheelhouse.BuildAll(t.TempDir(), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range managers(t)[:2] {
+		t.Run(m, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.ModuleInit = []string{lmodInit}
+			env := &jobspec.Env{Manager: m, Modules: []string{"scipy-stack/2024a"}, SystemSite: true, Pip: []string{"alpha", "sitepkg>=1"},
+				FindLinks: []string{wh}, NoIndex: true}
+			_, job, prefix, _ := build(t, cfg, env)
+			if got := lockedNames(job.Lock); !reflect.DeepEqual(got, []string{"alpha", "beta"}) {
+				t.Errorf("locked %q, want alpha and beta only (sitepkg is provided)", got)
+			}
+			if !strings.Contains(strings.Join(job.Lock.Provided, " "), "sitepkg==1.0") {
+				t.Errorf("provided = %q", job.Lock.Provided)
+			}
+			argv, err := templates.Activation{ModuleInit: cfg.ModuleInit, Modules: env.Modules}.Command(filepath.Join(prefix, "bin", "python"), "-c",
+				"import alpha, sitepkg; print(sitepkg.__file__)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := output(t, argv...); !strings.HasPrefix(got, stack) {
+				t.Errorf("sitepkg imported from %q, want the module's %s", got, stack)
+			}
+		})
+	}
 }

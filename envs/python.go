@@ -16,7 +16,7 @@ type venvBackend struct{}
 func (venvBackend) Kind() string { return "venv" }
 
 func (venvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
-	if err := run(ctx, r, log, l.Python, "-m", "venv", prefix); err != nil {
+	if err := run(ctx, r, log, append([]string{l.Python, "-m", "venv"}, append(systemSite(l), prefix)...)...); err != nil {
 		return fmt.Errorf("failed to create venv: %w", err)
 	}
 	if len(l.Packages) == 0 {
@@ -32,13 +32,22 @@ type uvBackend struct{ uv string }
 func (uvBackend) Kind() string { return "venv" }
 
 func (b uvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
-	if err := run(ctx, r, log, b.uv, "venv", "--quiet", "--python", l.Python, prefix); err != nil {
+	if err := run(ctx, r, log, append([]string{b.uv, "venv", "--quiet", "--python", l.Python}, append(systemSite(l), prefix)...)...); err != nil {
 		return fmt.Errorf("failed to create venv with uv: %w", err)
 	}
 	if len(l.Packages) == 0 {
 		return nil
 	}
 	return installLocked(ctx, r, l, prefix, b.uv, log)
+}
+
+// systemSite is the venv option for a lock that sees the base
+// interpreter's packages; both venv and uv venv spell it the same.
+func systemSite(l *solver.Lock) []string {
+	if l.SystemSite {
+		return []string{"--system-site-packages"}
+	}
+	return nil
 }
 
 // installLocked installs the lock's Python packages (l.Packages) into the

@@ -28,6 +28,7 @@ type Env struct {
 	ExtraIndexURLs []string `json:"extra_index_urls,omitempty"`
 	FindLinks      []string `json:"find_links,omitempty"`
 	NoIndex        bool     `json:"no_index,omitempty"`
+	SystemSite     bool     `json:"system_site_packages,omitempty"`
 	Use            string   `json:"use,omitempty"`
 	SetEnv         []string `json:"setenv,omitempty"`
 	Stage          string   `json:"stage,omitempty"`
@@ -37,7 +38,7 @@ type Env struct {
 // Empty reports whether the Env asks for nothing at all.
 func (e *Env) Empty() bool {
 	return e.Python == "" && e.Manager == "" && e.Solver == "" && e.IndexURL == "" &&
-		!e.NoIndex && e.Use == "" && e.Stage == "" && e.Name == "" && e.File == "" &&
+		!e.NoIndex && !e.SystemSite && e.Use == "" && e.Stage == "" && e.Name == "" && e.File == "" &&
 		len(e.Modules)+len(e.Pip)+len(e.Requirements)+len(e.Conda)+len(e.Channels)+
 			len(e.ExtraIndexURLs)+len(e.FindLinks)+len(e.SetEnv)+len(e.Extras)+len(e.Groups) == 0
 }
@@ -110,6 +111,8 @@ var Keys = []*Key{
 		store: func(e *Env, v []string) { e.FindLinks = append(e.FindLinks, v...) }},
 	{Name: "no-index", Single: true, Min: 0, Max: 0, Usage: "", Help: "use only find-links, no package index",
 		store: func(e *Env, _ []string) { e.NoIndex = true }},
+	{Name: "system-site-packages", Single: true, Min: 0, Max: 0, Usage: "", Help: "the env sees the packages its modules provide (a site's scipy-stack); they are not installed again",
+		store: func(e *Env, _ []string) { e.SystemSite = true }},
 	{Name: "use", Single: true, Min: 1, Max: 1, Usage: "PATH|conda:NAME", Help: "activate an existing environment instead of building one", check: checkUse,
 		store: func(e *Env, v []string) { e.Use = v[0] }},
 	{Name: "setenv", Min: 1, Max: -1, Usage: "NAME=VALUE...", Help: "variables exported after activation", check: checkSetenv,

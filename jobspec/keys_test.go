@@ -130,7 +130,7 @@ func TestKeysTable(t *testing.T) {
 		t.Error("LookupKey(nope) != nil")
 	}
 	// SPEC §2 lists these keys; extra and group came with pyproject support.
-	want := "module python pip requirements conda channel file extra group manager solver index-url extra-index-url find-links no-index use setenv stage name"
+	want := "module python pip requirements conda channel file extra group manager solver index-url extra-index-url find-links no-index system-site-packages use setenv stage name"
 	if got := strings.Join(keyNames(), " "); got != want {
 		t.Errorf("keys = %s\nwant   %s", got, want)
 	}
@@ -254,6 +254,10 @@ func TestValidateValues(t *testing.T) {
 		{key: "no-index",
 			good: [][]string{{}},
 			bad:  map[string][]string{"takes no value": {"yes"}},
+		},
+		{key: "system-site-packages",
+			good: [][]string{{}},
+			bad:  map[string][]string{"takes no value": {"true"}},
 		},
 		{key: "use",
 			good: [][]string{{"/envs/x"}, {"envs/x"}, {"conda:base"}, {"conda:my-env.1"}},

@@ -251,7 +251,7 @@ func TestParseErrors(t *testing.T) {
 			want: `job.sh:2: #ENV pyhton: unknown key (did you mean "python"?)`},
 		{name: "unknown key far", in: "#!/bin/sh\n#ENV frobnicate x\n",
 			want:     `job.sh:2: #ENV frobnicate: unknown key`,
-			wantHint: "keys: module, python, pip, requirements, conda, channel, file, extra, group, manager, solver, index-url, extra-index-url, find-links, no-index, use, setenv, stage, name"},
+			wantHint: "keys: module, python, pip, requirements, conda, channel, file, extra, group, manager, solver, index-url, extra-index-url, find-links, no-index, system-site-packages, use, setenv, stage, name"},
 		{name: "single key twice", in: "#!/bin/sh\n#ENV python 3.11\n#ENV python 3.12\n",
 			want: `job.sh:3: #ENV python: given twice (first at line 2)`, wantHint: "keep one; a flag --python overrides the script's value"},
 		{name: "missing value", in: "#!/bin/sh\n#ENV pip\n",

@@ -40,6 +40,11 @@ type Lock struct {
 	Packages      []Package `toml:"-"` // PEP 751 [[packages]]: pip/uv, or a conda env's pip part
 	Channels      []string  `toml:"channels,omitempty"`
 	Explicit      string    `toml:"explicit,omitempty"` // conda family: an @EXPLICIT list
+	// SystemSite: the env is made with --system-site-packages, and
+	// Provided lists (name==version) what the base interpreter with the
+	// modules loaded already has, which the lock does not install again.
+	SystemSite bool     `toml:"system_site_packages,omitempty"`
+	Provided   []string `toml:"provided,omitempty"`
 	// Trees are content hashes of the local source directories that the
 	// lock builds (not editable ones): a changed tree is another env.
 	Trees map[string]string `toml:"trees,omitempty"`
@@ -174,7 +179,8 @@ func (l *Lock) EnvID(stageDir string) string {
 		pkgs[i] = p.Name + " " + p.Source()
 	}
 	sort.Strings(pkgs)
-	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, l.Trees, stageDir})
+	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, l.Trees, stageDir,
+		l.SystemSite, l.Provided})
 	return shortHash(b)
 }
 

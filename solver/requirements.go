@@ -462,6 +462,10 @@ func (s *Spec) addRequirementsFile(path, key string) error {
 // env that lacks what the user asked for.
 func CheckLocked(l *Lock, req []Requested) error {
 	have := map[string]bool{}
+	for _, p := range l.Provided {
+		name, _, _ := strings.Cut(p, "==")
+		have[name] = true // the env sees it (--system-site-packages)
+	}
 	for _, p := range l.Packages {
 		have[normName(p.Name)] = true
 		switch p.Kind() {

@@ -129,7 +129,7 @@ func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, versi
 // tmp is a scratch directory the caller removes.
 func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock, error) {
 	r := RunnerFor(s, cfg)
-	l := &Lock{Version: LockVersion, SpecKey: s.Key(), Manager: s.Manager, Modules: s.Modules, Platform: s.Platform,
+	l := &Lock{Version: LockVersion, SpecKey: s.Key(), Manager: s.Manager, Modules: s.Modules, Platform: s.Platform, SystemSite: s.SystemSite,
 		IndexURL: s.IndexURL, ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks, NoIndex: s.NoIndex, Channels: s.Channels}
 	var err error
 	switch {
@@ -171,6 +171,11 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		}
 		r.Env = append(append([]string(nil), r.Env...), env...)
 	}
+	if s.SystemSite {
+		if err := l.findProvided(ctx, r); err != nil {
+			return err
+		}
+	}
 	var err error
 	switch {
 	case s.PylockFile != "":
@@ -203,7 +208,9 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		if err := os.WriteFile(reqs, []byte(in), 0o644); err != nil {
 			return fmt.Errorf("failed to write requirements: %w", err)
 		}
-		if s.Manager == "venv" {
+		if s.Manager == "venv" || s.SystemSite {
+			// uv resolves as if nothing were installed; pip counts what the
+			// base interpreter has, as it will in the env (uv still builds)
 			err = solvePip(ctx, l, r, reqs, tmp)
 		} else {
 			err = solveUV(ctx, l, s, r, cfg.UV, append([]string{reqs}, sources...), extra, tmp)
@@ -219,6 +226,28 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 		return err
 	}
 	return CheckLocked(l, s.Requested)
+}
+
+// findProvided records what the base interpreter, with the spec's modules
+// loaded, already has: the distributions on its sys.path (its own
+// site-packages and what modules add through PYTHONPATH).
+func (l *Lock) findProvided(ctx context.Context, r Runner) error {
+	out, err := r.Output(ctx, l.Python, "-c", "import importlib.metadata as m\n"+
+		"for d in m.distributions():\n    n = d.metadata['Name']\n    n and print(n + '==' + d.version)")
+	if err != nil {
+		return fmt.Errorf("failed to list the packages %s provides: %w", l.Python, err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, ver, ok := strings.Cut(line, "==")
+		if !ok || seen[normName(name)] {
+			continue // the first on sys.path is the one imported
+		}
+		seen[normName(name)] = true
+		l.Provided = append(l.Provided, normName(name)+"=="+ver)
+	}
+	sort.Strings(l.Provided)
+	return nil
 }
 
 // projectRequirement is what makes pip resolve a project's dependencies:
@@ -318,8 +347,13 @@ type pipReport struct {
 
 func solvePip(ctx context.Context, l *Lock, r Runner, reqs, tmp string) error {
 	report := filepath.Join(tmp, "report.json")
-	args := append([]string{l.Python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-		"--disable-pip-version-check", "--report", report}, l.SourceArgs()...)
+	args := []string{l.Python, "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check", "--report", report}
+	if !l.SystemSite {
+		// the env starts empty; with system site packages, what the base
+		// interpreter has satisfies requirements, as it will in the env
+		args = append(args, "--ignore-installed")
+	}
+	args = append(args, l.SourceArgs()...)
 	if _, err := r.Output(ctx, append(args, "-r", reqs)...); err != nil {
 		return fmt.Errorf("failed to solve with pip: %w", err)
 	}

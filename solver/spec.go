@@ -32,6 +32,7 @@ type Spec struct {
 	ExtraIndexURLs []string `json:"extra_index_urls,omitempty"`
 	FindLinks      []string `json:"find_links,omitempty"`
 	NoIndex        bool     `json:"no_index,omitempty"`
+	SystemSite     bool     `json:"system_site_packages,omitempty"`
 	Use            string   `json:"use,omitempty"`
 	Platform       string   `json:"platform"`
 	// Interpreter is the base interpreter to look for: a command name or
@@ -99,6 +100,7 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 		IndexURL:       firstNonEmpty(env.IndexURL, cfg.IndexURL),
 		ExtraIndexURLs: append(append([]string(nil), cfg.ExtraIndexURL...), env.ExtraIndexURLs...),
 		NoIndex:        env.NoIndex || cfg.NoIndex,
+		SystemSite:     env.SystemSite,
 		Use:            env.Use,
 	}
 	for _, fl := range append(append([]string(nil), cfg.FindLinks...), env.FindLinks...) {

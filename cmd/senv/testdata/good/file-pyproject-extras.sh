@@ -3,4 +3,5 @@
 #ENV file extras/pyproject.toml
 #ENV extra gpu
 #ENV group test
+#ENV manager uv
 python -m trainer
