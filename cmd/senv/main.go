@@ -159,7 +159,7 @@ error; after running a payload, the payload's own status.`,
 		Commands: []*cli.Command{
 			runCommand(), activateCommand(), renderCommand(), checkCommand(), sbatchCommand(),
 			buildCommand(), lockCommand(), stageCommand(), lsCommand(), rmCommand(), gcCommand(),
-			shellCommand(),
+			shellCommand(), kernelCommand(),
 			taskPrologCommand(), prologCommand(), epilogCommand(), doctorCommand(), versionCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
