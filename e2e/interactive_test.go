@@ -40,7 +40,8 @@ func TestShellSalloc(t *testing.T) {
 	f := newFixture(t, c)
 	env := append([]string{"HOME=" + userHome, "USER=" + User, "SHELL=/bin/bash", "TERM=dumb",
 		"PATH=" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin", "SLURM_CONF=" + c.Conf}, f.Env()...)
-	args := append(append([]string{"-i"}, env...), "salloc", "-N2", "--ntasks-per-node=1", 		"senv", "shell", "--name", "demo", "--module", "cuda/12.1", "--pip", "alpha", "--find-links", f.Wheels, "--no-index")
+	args := append(append([]string{"-i"}, env...), "salloc", "-N2", "--ntasks-per-node=1",
+		"senv", "shell", "--name", "demo", "--module", "cuda/12.1", "--pip", "alpha", "--find-links", f.Wheels, "--no-index")
 	cmd := exec.Command("env", args...)
 	cmd.Dir = f.Dir
 	term, err := ptytest.Start(cmd, userCredential(t))
@@ -102,7 +103,6 @@ func TestShellSalloc(t *testing.T) {
 		t.Errorf("allocation %s ended %s after the shell exited, want COMPLETED", jobID, state)
 	}
 }
-
 
 var (
 	pypiOnce sync.Once
