@@ -144,12 +144,15 @@ func TestInstallKernel(t *testing.T) {
 // one, which needs PyPI (e2e/interactive_test.go starts the real kernel).
 func TestKernelInstallProcess(t *testing.T) {
 	tests := []struct {
-		name  string
-		args  []string
-		added bool // senv added ipykernel
+		name   string
+		script string // a job script to install from, "" for flags only
+		args   []string
+		added  bool // senv added ipykernel
+		cold   bool // remove the env from the cache too: the kernel builds it from the lock
 	}{
-		{"added", []string{"--pip", "gamma"}, true},
-		{"present", []string{"--pip", "gamma", "--pip", "IPyKernel==6.0"}, false},
+		{name: "added", args: []string{"--pip", "gamma"}, added: true},
+		{name: "present", args: []string{"--pip", "gamma", "--pip", "IPyKernel==6.0"}},
+		{name: "script-cold", script: "#!/bin/bash\n#ENV pip gamma\n#ENV no-index\npython train.py\n", added: true, cold: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,6 +162,13 @@ func TestKernelInstallProcess(t *testing.T) {
 			}
 			prefix := filepath.Join(s.dir, "jupyter")
 			args := append([]string{"kernel", "install", "--prefix", prefix, "--name", "demo", "--find-links", s.wheels, "--no-index"}, tc.args...)
+			if tc.script != "" {
+				path := filepath.Join(s.dir, "train.sh")
+				if err := os.WriteFile(path, []byte(tc.script), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, path)
+			}
 			cmd := exec.Command(senvBin, args...)
 			cmd.Env, cmd.Dir = s.env("/bin/bash"), s.dir
 			var stderr strings.Builder
@@ -198,8 +208,14 @@ func TestKernelInstallProcess(t *testing.T) {
 			dash := indexOf(k.Spec.Argv, "--")
 			start := append(append([]string{"env", "-i"}, envList(k.Spec.Env)...), k.Spec.Argv[:dash+1]...)
 			start = append(start, "python", "-c", "import gamma, ipykernel; print(gamma.__file__)")
-			if err := os.RemoveAll(s.stage); err != nil {
-				t.Fatal(err)
+			gone := []string{s.stage}
+			if tc.cold {
+				gone = append(gone, filepath.Join(s.cache, "v1", "envs", id), filepath.Join(s.cache, "v1", "locks"))
+			}
+			for _, p := range gone {
+				if err := os.RemoveAll(p); err != nil {
+					t.Fatal(err)
+				}
 			}
 			run := exec.Command(start[0], start[1:]...)
 			var runErr strings.Builder
@@ -214,8 +230,12 @@ func TestKernelInstallProcess(t *testing.T) {
 			if strings.Contains(string(got), "senv:") {
 				t.Errorf("phase lines on stdout: %q", got)
 			}
-			if log := runErr.String(); !strings.Contains(log, "cache hit, staged") || strings.Contains(log, "solved spec") {
-				t.Errorf("the kernel did not restage from the cache without a solve:\n%s", log)
+			want := "cache hit, staged"
+			if tc.cold {
+				want = "building with"
+			}
+			if log := runErr.String(); !strings.Contains(log, want) || strings.Contains(log, "solved spec") {
+				t.Errorf("the kernel start did not say %q, or solved:\n%s", want, log)
 			}
 		})
 	}
