@@ -228,3 +228,22 @@ func TestShellRefusesOtherShells(t *testing.T) {
 		})
 	}
 }
+
+// TestShellActivationFailureEndsShell: a shell whose activation failed (here:
+// a module and no module system) exits 1 at once instead of giving a prompt
+// that looks activated.
+func TestShellActivationFailureEndsShell(t *testing.T) {
+	shell := lookShell(t, "bash")
+	s := newSandbox(t)
+	cmd := exec.Command(senvBin, "--quiet", "shell", "--module", "nosuch/1")
+	cmd.Env, cmd.Dir = append(s.env(shell), "SENV_MODULE_INIT=/nonexistent/init/sh"), s.dir
+	cmd.Stdin = strings.NewReader("echo still-here\nexit 0\n")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("senv shell: %v, want exit 1", err)
+	}
+	if strings.Contains(string(out), "still-here") || !strings.Contains(string(out), "senv: error: no module system found") {
+		t.Errorf("the shell ran on after a failed activation, or did not say why:\n%s", out)
+	}
+}
