@@ -32,14 +32,32 @@ func userCredential(t *testing.T) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
 }
 
+// privateSenv builds senv into dir/bin/senv (world-readable) and returns that dir. Other
+// test runs replace the shared $TB/bin/senv at any time; a kernelspec records the binary's
+// path, and a shell's srun steps run the binary it started from, so these tests use their own.
+func privateSenv(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, "senv"), "./cmd/senv")
+	cmd.Dir = ".." // the module root: go test runs in e2e/
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/senv: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestShellSalloc: `senv shell` inside a two-node salloc, driven on a terminal: the env is
 // staged on both nodes before the prompt appears, so `srun -N2 python` imports from each
 // node's own stage; the module is loaded; leaving the shell ends the allocation.
 func TestShellSalloc(t *testing.T) {
 	c := Require(t)
 	f := newFixture(t, c)
+	bin := privateSenv(t, f.Dir)
 	env := append([]string{"HOME=" + userHome, "USER=" + User, "SHELL=/bin/bash", "TERM=dumb",
-		"PATH=" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin", "SLURM_CONF=" + c.Conf}, f.Env()...)
+		"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin", "SLURM_CONF=" + c.Conf}, f.Env()...)
 	args := append(append([]string{"-i"}, env...), "salloc", "-N2", "--ntasks-per-node=1",
 		"senv", "shell", "--name", "demo", "--module", "cuda/12.1", "--pip", "alpha", "--find-links", f.Wheels, "--no-index")
 	cmd := exec.Command("env", args...)
@@ -189,8 +207,9 @@ func TestKernelJupyter(t *testing.T) {
 	}
 	driver := f.write(t, "driver.py", jupyterDriver)
 	prefix := filepath.Join(f.Dir, "jupyter")
-	stdout, stderr, exit := f.senv(t, "kernel", "install", "--prefix", prefix, "--name", "demo", "--module", "cuda/12.1",
-		"--pip", "alpha", "--find-links", f.Wheels, "--find-links", pypi, "--no-index")
+	senv := filepath.Join(privateSenv(t, f.Dir), "senv")
+	stdout, stderr, exit := c.AsUser(t, f.Env(), "env", "-C", f.Dir, senv, "kernel", "install", "--prefix", prefix, "--name", "demo",
+		"--module", "cuda/12.1", "--pip", "alpha", "--find-links", f.Wheels, "--find-links", pypi, "--no-index")
 	if exit != 0 || strings.TrimSpace(stdout) != "demo" {
 		t.Fatalf("senv kernel install: exit %d\nstdout: %s\nstderr: %s", exit, stdout, stderr)
 	}
@@ -256,10 +275,10 @@ except BlockingIOError:
 		})
 	}
 	// ls shows it, rm removes it
-	if stdout, _, _ := f.senv(t, "kernel", "ls", "--prefix", prefix); !regexp.MustCompile(`(?m)^demo\s+` + id + `\s`).MatchString(stdout) {
+	if stdout, _, _ := c.AsUser(t, f.Env(), senv, "kernel", "ls", "--prefix", prefix); !regexp.MustCompile(`(?m)^demo\s+` + id + `\s`).MatchString(stdout) {
 		t.Errorf("senv kernel ls:\n%s", stdout)
 	}
-	if _, stderr, exit := f.senv(t, "kernel", "rm", "--prefix", prefix, "demo"); exit != 0 || exists(filepath.Join(kernels, "demo")) {
+	if _, stderr, exit := c.AsUser(t, f.Env(), senv, "kernel", "rm", "--prefix", prefix, "demo"); exit != 0 || exists(filepath.Join(kernels, "demo")) {
 		t.Errorf("senv kernel rm demo: exit %d: %s", exit, stderr)
 	}
 }

@@ -71,6 +71,7 @@ func (s *sandbox) env(shell string) []string {
 		py = "/usr/bin/python3"
 	}
 	return []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH"), "TERM=dumb", "SHELL=" + shell, "TMPDIR=" + s.tmp,
+		"PIP_CONFIG_FILE=" + os.DevNull, // the machine's pip configuration is not the test's
 		"SENV_CACHE_DIR=" + s.cache, "SENV_STAGE_DIR=" + s.stage, "SENV_PYTHON=" + py, "SENV_LOCK_TIMEOUT=3m"}
 }
 
