@@ -19,7 +19,7 @@ var ShellKinds = []string{"bash", "zsh"}
 func ShellKind(path string) (string, error) {
 	base := filepath.Base(path)
 	for _, k := range ShellKinds {
-		if base == k || strings.HasPrefix(base, k+"-") || strings.HasPrefix(base, k+"5") {
+		if base == k || strings.HasPrefix(base, k+"-") { // zsh-5.9: a versioned binary
 			return k, nil
 		}
 	}
