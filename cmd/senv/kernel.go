@@ -38,6 +38,10 @@ Examples:
 				Name:      "install",
 				Usage:     "build the environment (adding ipykernel) and write a kernelspec for it",
 				ArgsUsage: "[SCRIPT]",
+				Description: `The env is SCRIPT's #ENV lines (and SCRIPT.lock) and/or the #ENV flags.
+The kernel is named by --name NAME (#ENV name: lower-case letters, digits,
+'.', '_', '-'), else senv-SCRIPTNAME, else senv-ID; installing again under
+the same name replaces it. Prints the kernel name on stdout.`,
 				Flags: append(envFlags(), prefix,
 					&cli.BoolFlag{Name: "user", Usage: "install into your Jupyter data dir (the default)"},
 					&cli.StringFlag{Name: "display-name", Usage: "name shown in Jupyter (default: NAME (senv ID, Python VERSION))"},
