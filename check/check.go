@@ -39,8 +39,15 @@ func Spec(s *jobspec.Script, cfg *config.Config, dir, path string) jobspec.Error
 // keeping the file's own position in the message: the user starts from the
 // script.
 func atDirective(s *jobspec.Script, e *jobspec.Error, dir, path string) {
-	if e.Pos.File == dir { // about the spec as a whole
+	if e.Pos.File == dir { // about the spec as a whole, or one key of it
 		e.Pos = jobspec.Pos{File: path}
+		for _, d := range s.Directives {
+			if d.Key == e.Key {
+				e.Pos = d.Pos
+				break
+			}
+		}
+		return
 	}
 	if e.Pos.File == path || e.Key == "" {
 		return
@@ -92,12 +99,41 @@ func Files(s *jobspec.Script, dir string) jobspec.ErrorList {
 	return errs
 }
 
+// Warnings returns the warnings about s's spec: those about its files (an
+// environment.yml's name:, an unknown key), with paths relative to dir,
+// and ToolWarning's.
+func Warnings(s *jobspec.Script, cfg *config.Config, dir, path string) []string {
+	spec, err := solver.Canonicalize(&s.Env, dir, cfg)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, w := range spec.Warnings {
+		if rel, err := filepath.Rel(dir, w.Pos.File); err == nil {
+			w.Pos.File = rel
+		}
+		out = append(out, "senv: "+w.String())
+	}
+	if w := toolWarning(spec, cfg, path); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
 // ToolWarning returns a warning when the builder that s's spec needs is
 // not on this host, else "". Building here would fail; running on a node
-// that has it would not, so it is no error (SPEC §5).
+// that has it would not, so it is no error (SPEC §5). With modules it says
+// nothing: a module may bring the tool (miniconda/3).
 func ToolWarning(s *jobspec.Script, cfg *config.Config, dir, path string) string {
 	spec, err := solver.Canonicalize(&s.Env, dir, cfg)
 	if err != nil {
+		return ""
+	}
+	return toolWarning(spec, cfg, path)
+}
+
+func toolWarning(spec *solver.Spec, cfg *config.Config, path string) string {
+	if len(spec.Modules) > 0 {
 		return ""
 	}
 	m := spec.Manager

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/senv-hpc/senv/config"
@@ -13,11 +14,13 @@ import (
 
 // condaBackend builds a conda-family env from the lock's @EXPLICIT list:
 // `create --file` downloads exactly those package files, checks each against
-// its MD5 and installs them in the listed order, without a solve.
-type condaBackend struct{ manager, bin string }
+// its MD5 and installs them in the listed order, without a solve. A lock
+// with a pip part then gets its Python packages with installLocked, as
+// locked (hashes, no resolver).
+type condaBackend struct{ manager, bin, uv string }
 
 func newCondaBackend(manager string, cfg *config.Config) Backend {
-	return condaBackend{manager: manager, bin: solver.CondaBinary(manager, cfg)}
+	return condaBackend{manager: manager, bin: solver.CondaBinary(manager, cfg), uv: cfg.UV}
 }
 
 func (condaBackend) Kind() string { return "conda" }
@@ -32,15 +35,18 @@ func (b condaBackend) Create(ctx context.Context, r solver.Runner, l *solver.Loc
 		return fmt.Errorf("failed to write explicit package list: %w", err)
 	}
 	defer os.Remove(file)
-	if err := run(ctx, r, log, condaCreateArgs(b.bin, prefix, file)...); err != nil {
+	// The package cache is node-local scratch beside the stage (never the
+	// user's pkgs_dirs on the shared filesystem), kept for the next build.
+	r = r.WithCondaPkgsDir(solver.CondaPkgsDir(filepath.Dir(prefix), ""))
+	if err := run(ctx, r, log, solver.CondaCreateArgs(b.bin, prefix, file)...); err != nil {
 		return fmt.Errorf("failed to create %s env: %w", b.manager, err)
 	}
-	return nil
-}
-
-// condaCreateArgs returns the command that installs an explicit file into a
-// new prefix. conda, mamba and micromamba take the same flags, and all three
-// recognise the file as explicit by its @EXPLICIT line.
-func condaCreateArgs(bin, prefix, file string) []string {
-	return []string{bin, "create", "--yes", "--quiet", "--prefix", prefix, "--file", file}
+	if len(l.Packages) == 0 {
+		return nil
+	}
+	uv := ""
+	if solver.CondaLockUsesUV(l) {
+		uv = b.uv
+	}
+	return installLocked(ctx, r, l, prefix, uv, log)
 }

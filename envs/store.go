@@ -143,7 +143,7 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		return false, err
 	}
 	prefix := s.Stage.Prefix(j.ID)
-	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, len(j.Lock.Packages))
+	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, j.Lock.PackageCount())
 	start := time.Now()
 	var out bytes.Buffer
 	stop := s.tick("building", start)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -33,10 +34,6 @@ func CondaBinary(manager string, cfg *config.Config) string {
 // turned into an @EXPLICIT list that installs the same packages without a
 // solve. tmp is a scratch directory the caller removes.
 func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
-	if len(s.Pip) > 0 {
-		return fmt.Errorf("failed to solve: pip packages in a %s environment are not supported yet (%s); ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`",
-			s.Manager, strings.Join(s.Pip, " "))
-	}
 	bin := CondaBinary(s.Manager, cfg)
 	ver, err := r.Output(ctx, bin, "--version")
 	if err != nil {
@@ -47,6 +44,7 @@ func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Con
 	if len(l.Channels) == 0 {
 		l.Channels = condaChannels(s)
 	}
+	r = r.WithCondaPkgsDir(CondaPkgsDir(cfg.StageDir, tmp))
 	argv := CondaSolveArgs(bin, s, filepath.Join(tmp, "prefix"))
 	pkgs, err := condaDryRun(ctx, r, s.Manager, argv)
 	if err != nil {
@@ -64,16 +62,97 @@ func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Con
 	if !condaComplete(pkgs) {
 		// Last resort: solve again against an empty package cache, so that
 		// every package is one to fetch, with its full record.
-		fresh := r
-		fresh.Env = append(append([]string(nil), r.Env...), "CONDA_PKGS_DIRS="+filepath.Join(tmp, "pkgs"))
-		if pkgs, err = condaDryRun(ctx, fresh, s.Manager, argv); err != nil {
+		if pkgs, err = condaDryRun(ctx, r.WithCondaPkgsDir(filepath.Join(tmp, "pkgs-empty")), s.Manager, argv); err != nil {
 			return err
 		}
 	}
 	if l.Explicit, err = ExplicitList(pkgs); err != nil {
 		return fmt.Errorf("failed to lock the %s solve (neither the dry run, nor the package cache, nor a solve against an empty cache gave every package's URL and MD5): %w", s.Manager, err)
 	}
+	if len(s.Pip) > 0 {
+		return solveCondaPip(ctx, l, s, r, cfg, tmp)
+	}
 	return nil
+}
+
+// solveCondaPip locks the pip part of a conda-family spec: the conda part
+// is created from its explicit list in a scratch prefix, and its python is
+// the interpreter SolvePython resolves for (with uv where uv is found, else
+// with the env's own pip). The lock records both tools.
+func solveCondaPip(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
+	prefix := filepath.Join(tmp, "pip-base")
+	file := filepath.Join(tmp, "explicit.txt")
+	if err := os.WriteFile(file, []byte(l.Explicit), 0o600); err != nil {
+		return fmt.Errorf("failed to write explicit package list: %w", err)
+	}
+	if _, err := r.Output(ctx, CondaCreateArgs(CondaBinary(s.Manager, cfg), prefix, file)...); err != nil {
+		return fmt.Errorf("failed to create the conda part of the env to solve its pip packages: %w", err)
+	}
+	l.Python = filepath.Join(prefix, "bin", "python")
+	out, err := r.Output(ctx, l.Python, "-c", "import platform; print(platform.python_version())")
+	if err != nil {
+		return fmt.Errorf("failed to run the env's python for its pip packages (add python to the conda packages): %w", err)
+	}
+	l.PythonVersion = strings.TrimSpace(string(out))
+	py := *s
+	py.Manager = "uv"
+	if _, err := exec.LookPath(cfg.UV); err != nil {
+		py.Manager = "venv" // the env's own pip: it must be one of the conda packages
+	}
+	// SolvePython names the Python tool in l.Tool, and picks it by the
+	// manager: uv, or (venv) the env's pip.
+	condaTool, manager := l.Tool, l.Manager
+	l.Tool, l.Manager = "", py.Manager
+	err = SolvePython(ctx, l, &py, r, cfg, tmp)
+	l.Manager = manager
+	if err != nil {
+		return err
+	}
+	l.Tool = condaTool + " + " + l.Tool
+	l.Python = "" // the scratch prefix is gone after the solve: the build uses its own env's python
+	return nil
+}
+
+// CondaLockUsesUV reports whether a conda-family lock's pip part was solved
+// with uv and so is installed with uv.
+func CondaLockUsesUV(l *Lock) bool {
+	return strings.Contains(l.Tool, " + uv ")
+}
+
+// CondaCreateArgs returns the command that installs an explicit file into a
+// new prefix. conda, mamba and micromamba take the same flags, and all three
+// recognise the file as explicit by its @EXPLICIT line.
+func CondaCreateArgs(bin, prefix, file string) []string {
+	return []string{bin, "create", "--yes", "--quiet", "--prefix", prefix, "--file", file}
+}
+
+// CondaPkgsDir is the package cache conda-family solves and builds use:
+// node-local, beside the envs in the stage directory (.senv/conda-pkgs),
+// never the user's pkgs_dirs (often on the shared filesystem, and written
+// by every build). With no stage directory it is under tmp.
+func CondaPkgsDir(stageDir, tmp string) string {
+	if stageDir == "" {
+		return filepath.Join(tmp, "pkgs")
+	}
+	return filepath.Join(stageDir, ".senv", "conda-pkgs")
+}
+
+// WithCondaPkgsDir returns r with the package cache of every conda-family
+// tool set to dir: conda, mamba and micromamba all read CONDA_PKGS_DIRS,
+// over any .condarc. r itself is not changed.
+func (r Runner) WithCondaPkgsDir(dir string) Runner {
+	r.Env = append(append([]string(nil), r.Env...), "CONDA_PKGS_DIRS="+dir)
+	return r
+}
+
+// PackageCount is the number of packages the lock installs: its Python
+// packages and the lines of its @EXPLICIT list.
+func (l *Lock) PackageCount() int {
+	n := len(l.Packages)
+	if l.Explicit != "" {
+		n += strings.Count(strings.TrimSpace(l.Explicit), "\n")
+	}
+	return n
 }
 
 // condaDryRun runs the dry-run solve and parses its JSON. A failure the

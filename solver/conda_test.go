@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/internal/condatools"
 )
 
 // The files under testdata/conda are outputs of real conda, mamba and
@@ -298,67 +298,68 @@ func TestCondaTool(t *testing.T) {
 	}
 }
 
-func TestCondaSolveRefusesPip(t *testing.T) {
-	s := &Spec{Manager: "conda", Conda: []string{"numpy"}, Pip: []string{"torch==2.3.*"}}
-	err := solveConda(context.Background(), &Lock{}, s, Runner{}, &config.Config{Conda: "conda"}, t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "pip packages in a conda environment are not supported yet (torch==2.3.*)") {
-		t.Fatalf("error = %v", err)
-	}
-}
-
-// realConda returns the first conda-family manager on PATH. Without one the
-// test is skipped, or fails when SENV_REQUIRE_CONDA is set (as in CI on a
-// machine that has one).
-func realConda(t *testing.T) string {
-	t.Helper()
-	for _, m := range []string{"micromamba", "mamba", "conda"} {
-		if _, err := exec.LookPath(m); err == nil {
-			return m
-		}
-	}
-	if os.Getenv("SENV_REQUIRE_CONDA") != "" {
-		t.Fatal("SENV_REQUIRE_CONDA is set but no micromamba, mamba or conda is on PATH")
-	}
-	t.Skip("no micromamba, mamba or conda on PATH (set SENV_REQUIRE_CONDA to make this a failure)")
-	return ""
-}
-
+// TestCondaRealBinary solves with every real conda-family manager against
+// the local test channel: the lock is an @EXPLICIT list with the newest
+// libdemo, a second solve (packages now in the package cache, where conda
+// lists them without URL and MD5) locks the same, and a package no channel
+// has is a solve error.
 func TestCondaRealBinary(t *testing.T) {
-	manager := realConda(t)
-	cfg := &config.Config{Conda: "conda", Mamba: "mamba", Micromamba: "micromamba"}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	channel := condatools.Channel(t)
+	for _, tool := range condatools.All(t) {
+		t.Run(tool.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cfg := &config.Config{Conda: tool.Bin, Mamba: tool.Bin, Micromamba: tool.Bin, StageDir: t.TempDir()}
+			if err := os.MkdirAll(filepath.Join(cfg.StageDir, ".senv"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			s := &Spec{Manager: tool.Manager, Solver: tool.Solver, Conda: []string{"hello-prefix"}, Channels: []string{channel}}
+			l := &Lock{}
+			if err := solveConda(ctx, l, s, Runner{}, cfg, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(l.Tool, tool.Manager+" ") {
+				t.Errorf("tool %q, want %q and a version", l.Tool, tool.Manager)
+			}
+			lines := explicitPackageLines(t, l.Explicit)
+			if len(lines) != 2 || l.PackageCount() != 2 {
+				t.Errorf("explicit list has %d packages (counted %d), want libdemo and hello-prefix:\n%s", len(lines), l.PackageCount(), l.Explicit)
+			}
+			for _, line := range lines {
+				if !explicitLineRe.MatchString(line) {
+					t.Errorf("not an explicit package line with md5: %q", line)
+				}
+			}
+			if !strings.Contains(l.Explicit, channel+"/linux-64/libdemo-1.1-h0_0.conda#1c375ac196cfe1a12d1a9c3c74b19016") {
+				t.Errorf("no libdemo 1.1 in\n%s", l.Explicit)
+			}
+			// Fill the stage's package cache, then solve again.
+			file := filepath.Join(t.TempDir(), "explicit.txt")
+			if err := os.WriteFile(file, []byte(l.Explicit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := Runner{}.WithCondaPkgsDir(CondaPkgsDir(cfg.StageDir, ""))
+			if out, err := r.Output(ctx, CondaCreateArgs(tool.Bin, filepath.Join(t.TempDir(), "env"), file)...); err != nil {
+				t.Fatalf("create: %v\n%s", err, out)
+			}
+			l2 := &Lock{}
+			if err := solveConda(ctx, l2, s, Runner{}, cfg, t.TempDir()); err != nil || l2.Explicit != l.Explicit {
+				t.Errorf("solve with a warm package cache: %v\n%s\nwant\n%s", err, l2.Explicit, l.Explicit)
+			}
 
-	l := &Lock{}
-	s := &Spec{Manager: manager, Solver: "libmamba", Conda: []string{"zlib"}}
-	if err := solveConda(ctx, l, s, Runner{}, cfg, t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(l.Tool, manager+" ") {
-		t.Errorf("tool %q, want %q and a version", l.Tool, manager)
-	}
-	lines := explicitPackageLines(t, l.Explicit)
-	found := false
-	for _, line := range lines {
-		if !explicitLineRe.MatchString(line) {
-			t.Errorf("not an explicit package line with md5: %q", line)
-		}
-		found = found || strings.Contains(line, "/zlib-")
-	}
-	if !found {
-		t.Errorf("no zlib in\n%s", l.Explicit)
-	}
-
-	s.Conda = []string{"senv-no-such-package-zq"}
-	err := solveConda(ctx, &Lock{}, s, Runner{}, cfg, t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "senv-no-such-package-zq") {
-		t.Errorf("solving a missing package: error %v, want one naming it", err)
+			s.Conda = []string{"senv-no-such-package-zq"}
+			err := solveConda(ctx, &Lock{}, s, Runner{}, cfg, t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), "failed to solve with "+tool.Manager) {
+				t.Errorf("solving a missing package: error %v", err)
+			}
+		})
 	}
 }
 
 // TestCondaSolveWithFakeBinaryReplayingRecordedOutput drives solveConda
-// against a shell script that replays recorded outputs: no conda-family
-// binary can run here. It checks the commands and the fallbacks.
+// against a shell script that replays recorded outputs of tools that
+// cannot run here (mamba 1, conda 4.8): it checks the commands and the
+// fallbacks for their sparse records.
 func TestCondaSolveWithFakeBinaryReplayingRecordedOutput(t *testing.T) {
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "fake-conda")
@@ -456,10 +457,10 @@ esac
 			if tc.manager == "conda" {
 				want = strings.Replace(want, " libzlib", " --solver=libmamba libzlib", 1)
 			}
-			if creates[0] != want+" CONDA_PKGS_DIRS=" {
+			if creates[0] != want+" CONDA_PKGS_DIRS="+filepath.Join(tmp, "pkgs") {
 				t.Errorf("dry run %q, want %q", creates[0], want)
 			}
-			if tc.creates == 2 && creates[1] != want+" CONDA_PKGS_DIRS="+filepath.Join(tmp, "pkgs") {
+			if tc.creates == 2 && creates[1] != want+" CONDA_PKGS_DIRS="+filepath.Join(tmp, "pkgs-empty") {
 				t.Errorf("second dry run %q, want one against an empty package cache", creates[1])
 			}
 		})

@@ -34,7 +34,10 @@ type Spec struct {
 	NoIndex        bool     `json:"no_index,omitempty"`
 	SystemSite     bool     `json:"system_site_packages,omitempty"`
 	Use            string   `json:"use,omitempty"`
-	Platform       string   `json:"platform"`
+	// Variables are NAME=VALUE pairs, sorted, from an environment.yml's
+	// variables: (exported on activation, before the env's activate.d).
+	Variables []string `json:"variables,omitempty"`
+	Platform  string   `json:"platform"`
 	// Interpreter is the base interpreter to look for: a command name or
 	// path, found with Modules loaded.
 	Interpreter string `json:"interpreter,omitempty"`
@@ -71,6 +74,12 @@ type Spec struct {
 	// first: the solve takes the first that runs (a pyenv shim of a
 	// version not active fails).
 	candidates []string
+	// Warnings are problems in the spec's files that do not stop it (an
+	// environment.yml's name:, an unknown key); not part of the key.
+	Warnings []jobspec.Warning `json:"-"`
+	// pipSectionDir is where an environment.yml's pip section is written
+	// for the resolver (PipSectionDir).
+	pipSectionDir string
 }
 
 // Key returns the spec key: a short hash of the canonical spec.
@@ -107,6 +116,7 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 		s.FindLinks = append(s.FindLinks, absSource(dir, fl))
 	}
 	s.WorkDir = dir
+	s.pipSectionDir = PipSectionDir(cfg.StageDir)
 	for _, r := range env.Pip {
 		s.addPip(r, jobspec.Pos{})
 	}
@@ -136,10 +146,10 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	if s.Use != "" {
 		s.Manager = ""
 	}
-	if IsConda(s.Manager) && (len(s.Pip) > 0 || len(s.RequirementFiles) > 0) {
-		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "pip",
-			Msg:  fmt.Sprintf("pip packages in a %s environment are not supported yet (%s)", s.Manager, strings.Join(s.Pip, " ")),
-			Hint: "ask for them as conda packages, or drop the conda packages and use `#ENV manager uv`"}
+	if s.Solver != "" && s.Manager != "conda" && s.Manager != "" {
+		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "solver",
+			Msg:  fmt.Sprintf("%s has no choice of solver (only conda has: libmamba or classic)", s.Manager),
+			Hint: "drop `#ENV solver`, or use `#ENV manager conda`"}
 	}
 	if err := s.checkManagerReads(dir); err != nil {
 		return nil, err

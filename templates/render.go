@@ -34,7 +34,11 @@ type Activation struct {
 	Prefix     string // absolute path of the environment
 	Lease      string // file to hold a shared flock on while the shell lives; "" for none
 	Ready      string // the env's completeness marker, checked (under the lease) before use
-	SetEnv     []Var
+	// Variables are the env's own variables (an environment.yml's
+	// variables:, a conda env's `conda env config vars`), exported after
+	// PATH and before its activate.d scripts, as `conda activate` does.
+	Variables []Var
+	SetEnv    []Var
 	// Exit makes a failure end the shell (a job script, senv run) instead
 	// of leaving the status in senv_status (an interactive eval).
 	Exit bool
@@ -44,7 +48,7 @@ var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Render returns the activation block as POSIX sh.
 func (a Activation) Render() (string, error) {
-	for _, v := range a.SetEnv {
+	for _, v := range append(append([]Var(nil), a.Variables...), a.SetEnv...) {
 		if !nameRe.MatchString(v.Name) {
 			return "", fmt.Errorf("failed to render activation: invalid variable name %q", v.Name)
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/solver"
 	"github.com/senv-hpc/senv/templates"
 )
 
@@ -266,4 +269,47 @@ func findCondaEnv(ctx context.Context, name string, cfg *config.Config) (string,
 		return "", &SpecError{fmt.Errorf("#ENV use conda:%s: no such conda env (%s env list shows %d envs)", name, bin, len(list.Envs))}
 	}
 	return "", fmt.Errorf("failed to find conda env %s: no micromamba, mamba or conda on PATH", name)
+}
+
+// specVariables returns a spec's variables (environment.yml variables:)
+// for the activation.
+func specVariables(s *solver.Spec) []templates.Var {
+	var vars []templates.Var
+	for _, kv := range s.Variables {
+		name, value, _ := strings.Cut(kv, "=")
+		vars = append(vars, templates.Var{Name: name, Value: value})
+	}
+	return vars
+}
+
+// condaStateVariables reads the variables `conda env config vars set` (and
+// an environment.yml's variables: under `conda env create`) recorded in a
+// conda env's conda-meta/state, which `conda activate` exports. An env
+// without the file has none.
+func condaStateVariables(prefix string) ([]templates.Var, error) {
+	data, err := os.ReadFile(filepath.Join(prefix, "conda-meta", "state"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read conda env variables: %w", err)
+	}
+	var state struct {
+		EnvVars map[string]string `json:"env_vars"`
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil, fmt.Errorf("failed to read conda env variables from %s: %w", filepath.Join(prefix, "conda-meta", "state"), err)
+	}
+	names := make([]string, 0, len(state.EnvVars))
+	for k := range state.EnvVars {
+		if varNameRe.MatchString(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	vars := make([]templates.Var, len(names))
+	for i, k := range names {
+		vars[i] = templates.Var{Name: k, Value: state.EnvVars[k]}
+	}
+	return vars, nil
 }

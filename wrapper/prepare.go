@@ -61,6 +61,9 @@ func Resolve(ctx context.Context, env *jobspec.Env, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, &SpecError{err}
 	}
+	for _, w := range spec.Warnings {
+		o.logf("%s", w)
+	}
 	p := &Plan{Spec: spec}
 	if !spec.NeedsBuild() {
 		return p, nil
@@ -93,6 +96,7 @@ func Prepare(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error
 		return nil, err
 	}
 	act.Modules = plan.Spec.Modules
+	act.Variables = specVariables(plan.Spec)
 	p := &Prepared{Spec: plan.Spec, Lock: plan.Lock, ID: plan.ID, Activation: act, Store: plan.Store}
 	if plan.Spec.Use != "" {
 		if err := p.use(ctx, o.Config); err != nil {
@@ -127,6 +131,7 @@ func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templa
 	p := &Prepared{ID: o.EnvID, Spec: meta.Spec, Store: store, Activation: act}
 	if meta.Spec != nil {
 		p.Activation.Modules = meta.Spec.Modules
+		p.Activation.Variables = specVariables(meta.Spec)
 	}
 	if err := p.stage(ctx, o, envsJob(o.EnvID)); err != nil {
 		return nil, err
@@ -206,7 +211,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 	if err != nil {
 		return nil, err
 	}
-	o.logf("solved spec %s with %s: %d packages in %s", key, l.Tool, len(l.Packages), time.Since(start).Round(time.Millisecond))
+	o.logf("solved spec %s with %s: %d packages in %s", key, l.Tool, l.PackageCount(), time.Since(start).Round(time.Millisecond))
 	if err := cache.PublishLock(l, o.Upgrade); err != nil {
 		return nil, err
 	}
@@ -263,10 +268,16 @@ func (p *Prepared) use(ctx context.Context, cfg *config.Config) error {
 		prefix = found
 	}
 	switch {
+	case exists(filepath.Join(prefix, "conda-meta")):
+		// before pyvenv.cfg: a conda env's python may be venv-style
+		p.Activation.Kind = "conda"
+		vars, err := condaStateVariables(prefix)
+		if err != nil {
+			return err
+		}
+		p.Activation.Variables = append(vars, p.Activation.Variables...)
 	case exists(filepath.Join(prefix, "pyvenv.cfg")):
 		p.Activation.Kind = "venv"
-	case exists(filepath.Join(prefix, "conda-meta")):
-		p.Activation.Kind = "conda"
 	default:
 		return &SpecError{fmt.Errorf("#ENV use %s: not a venv (no pyvenv.cfg) or conda env (no conda-meta)", p.Spec.Use)}
 	}

@@ -89,7 +89,7 @@ func checkScript(c *cli.Context, cfg *config.Config, path string) (*jobspec.Scri
 			return s, jobspec.ErrorList{{Pos: jobspec.Pos{File: path}, Msg: err.Error(), Hint: "fix the spec, or see the resolver's message above"}}
 		}
 	}
-	if w := check.ToolWarning(s, cfg, dir, path); w != "" {
+	for _, w := range check.Warnings(s, cfg, dir, path) {
 		fmt.Fprintln(stderr, w)
 	}
 	return s, nil

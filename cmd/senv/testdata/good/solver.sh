@@ -1,5 +1,5 @@
 #!/bin/bash
-#ENV manager mamba
+#ENV manager conda
 #ENV solver classic
 #ENV conda -c conda-forge gdal
 gdalinfo --version

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment-pip-option.yml
+python train.py

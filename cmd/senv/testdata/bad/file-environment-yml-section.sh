@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment-section.yml
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment-variables.yml
+python train.py

@@ -1,0 +1,3 @@
+#!/bin/bash
+#ENV file environment-full.yml
+python analyse.py
