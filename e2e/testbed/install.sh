@@ -6,8 +6,9 @@
 # Idempotent and fast when everything is present: `apt-get update` runs only if a package is
 # missing. Packages: slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv
 # python3-pip dash git zsh. Also installs uv for all users (/usr/local/bin/uv), a pip with
-# `pip lock` (/opt/senv-piplock) and purges
-# environment-modules, which conflicts with lmod.
+# `pip lock` (/opt/senv-piplock), purges environment-modules, which conflicts with lmod,
+# and, where ../shared/tools/conda is beside the repo, the real conda-family tools
+# (install-conda.sh).
 set -euo pipefail
 umask 022
 
@@ -63,5 +64,13 @@ if ! /opt/senv-piplock/bin/pip lock --help >/dev/null 2>&1; then
   rm -rf /opt/senv-piplock
   /usr/bin/python3 -m venv /opt/senv-piplock
   PIP_USER=0 /opt/senv-piplock/bin/pip install -q --disable-pip-version-check 'pip>=25.1'
+fi
+
+# The real conda-family tools, where the bundle is beside the repo (CI requires them: .ci/run).
+bundle=$(cd "$(dirname "$0")/../../.." && pwd)/shared/tools/conda
+if [ -r "$bundle/README.md" ]; then
+  bash "$(dirname "$0")/install-conda.sh" "$bundle" /opt/senv-conda-tools
+else
+  log "no conda tools bundle at $bundle: conda tests will skip (. /opt/senv-conda-tools/env.sh after installing them)"
 fi
 log "ok"
