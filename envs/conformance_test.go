@@ -37,20 +37,15 @@ func systemPython() string {
 	return "python3"
 }
 
-// managers are the backends every conformance test runs against: venv
-// always, uv where installed (required in CI), the conda family where a
-// binary exists.
+// managers are the Python backends the pip conformance test runs against:
+// venv always, uv where installed (required in CI). The conda family has
+// its own suite on its own channel (TestCondaBackendConformance).
 func managers(t *testing.T) []string {
 	ms := []string{"venv"}
 	if _, err := exec.LookPath("uv"); err == nil {
 		ms = append(ms, "uv")
 	} else if os.Getenv("CI") != "" {
 		t.Fatalf("uv is not installed: CI must test the uv backend (pip install uv)")
-	}
-	for _, m := range []string{"micromamba", "mamba", "conda"} {
-		if _, err := exec.LookPath(m); err == nil {
-			ms = append(ms, m)
-		}
 	}
 	return ms
 }

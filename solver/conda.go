@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/senv-hpc/senv/config"
 )
@@ -18,6 +19,39 @@ import (
 // DefaultCondaChannel is the channel a conda-family spec is solved against
 // when it names none.
 const DefaultCondaChannel = "conda-forge"
+
+// moduleCondaManager returns the conda-family manager that the spec's
+// modules put on PATH (`#ENV module miniconda/3` with `#ENV conda ...`: the
+// module's conda, not a micromamba that happens to be on PATH), or "" when
+// there are no modules or they bring none. It loads the modules in a shell,
+// once per spec without an explicit manager.
+func moduleCondaManager(modules []string, cfg *config.Config) string {
+	if len(modules) == 0 {
+		return ""
+	}
+	names := []string{"micromamba", "mamba", "conda"}
+	bins := []string{cfg.Micromamba, cfg.Mamba, cfg.Conda}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := Runner{ModuleInit: cfg.ModuleInit, Modules: modules}
+	out, err := r.Output(ctx, append([]string{"/bin/sh", "-c", `for b; do command -v "$b" || echo; done`, "sh"}, bins...)...)
+	if err != nil {
+		return ""
+	}
+	found := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(found) != len(bins) {
+		return ""
+	}
+	for i, p := range found {
+		if p == "" {
+			continue
+		}
+		if before, err := exec.LookPath(bins[i]); err != nil || before != p {
+			return names[i]
+		}
+	}
+	return ""
+}
 
 // CondaBinary returns the configured binary of a conda-family manager.
 func CondaBinary(manager string, cfg *config.Config) string {

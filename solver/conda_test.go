@@ -485,3 +485,67 @@ func TestCondaDryRunAroundText(t *testing.T) {
 		t.Errorf("packages %+v, want libzlib", pkgs)
 	}
 }
+
+// TestModuleCondaManager loads a real Lmod module that puts the real conda
+// on PATH (a site's miniconda/3): a conda spec with that module is built by
+// the module's conda, even with micromamba on PATH, and the module's
+// conda reports its version with the module loaded.
+func TestModuleCondaManager(t *testing.T) {
+	var conda condatools.Tool
+	for _, tool := range condatools.Available(t) {
+		if tool.Manager == "conda" {
+			conda = tool
+		}
+	}
+	if conda.Bin == "" {
+		t.Skip("no conda on PATH")
+	}
+	cfg, err := config.Load(func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	haveModules := false
+	for _, f := range cfg.ModuleInit {
+		if _, err := os.Stat(f); err == nil {
+			haveModules = true
+		}
+	}
+	if !haveModules {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must have Lmod (e2e/testbed/install.sh installs it)")
+		}
+		t.Skipf("no module system at %q", cfg.ModuleInit)
+	}
+	tree, bin := t.TempDir(), t.TempDir()
+	if err := os.Symlink(conda.Bin, filepath.Join(bin, "conda")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tree, "miniconda"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lua := "prepend_path(\"PATH\", \"" + bin + "\")\n"
+	if err := os.WriteFile(filepath.Join(tree, "miniconda", "3.lua"), []byte(lua), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MODULEPATH", tree)
+	tests := []struct {
+		name    string
+		modules []string
+		want    string
+	}{
+		{"module brings conda", []string{"miniconda/3"}, "conda"},
+		{"no modules", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := moduleCondaManager(tc.modules, cfg); got != tc.want {
+				t.Errorf("manager %q, want %q", got, tc.want)
+			}
+		})
+	}
+	s := &Spec{Manager: "conda", Modules: []string{"miniconda/3"}}
+	out, err := RunnerFor(s, cfg).Output(context.Background(), "/bin/sh", "-c", "command -v conda; conda --version")
+	if err != nil || !strings.HasPrefix(string(out), filepath.Join(bin, "conda")+"\nconda ") {
+		t.Errorf("conda with the module loaded: %v %q", err, out)
+	}
+}

@@ -297,6 +297,9 @@ func pickManager(explicit string, s *Spec, cfg *config.Config) string {
 		return cfg.DefaultManager
 	}
 	if len(s.Conda) > 0 {
+		if m := moduleCondaManager(s.Modules, cfg); m != "" {
+			return m
+		}
 		for _, m := range []struct{ name, bin string }{{"micromamba", cfg.Micromamba}, {"mamba", cfg.Mamba}, {"conda", cfg.Conda}} {
 			if _, err := exec.LookPath(m.bin); err == nil {
 				return m.name
