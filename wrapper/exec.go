@@ -245,8 +245,11 @@ func JSONChanges(changed map[string]string, removed []string) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{"set": changed, "unset": removed}, "", "  ")
 }
 
-// findCondaEnv finds a named conda env with `<tool> env list --json`.
+// findCondaEnv finds a named conda env with `<tool> env list --json`,
+// asking each conda-family tool on PATH in turn (micromamba, mamba, conda:
+// each knows the envs of its own root and envs_dirs) until one knows it.
 func findCondaEnv(ctx context.Context, name string, cfg *config.Config) (string, error) {
+	var asked []string
 	for _, bin := range []string{cfg.Micromamba, cfg.Mamba, cfg.Conda} {
 		if _, err := exec.LookPath(bin); err != nil {
 			continue
@@ -266,9 +269,12 @@ func findCondaEnv(ctx context.Context, name string, cfg *config.Config) (string,
 				return e, nil
 			}
 		}
-		return "", &SpecError{fmt.Errorf("#ENV use conda:%s: no such conda env (%s env list shows %d envs)", name, bin, len(list.Envs))}
+		asked = append(asked, fmt.Sprintf("%s env list shows %d envs", bin, len(list.Envs)))
 	}
-	return "", fmt.Errorf("failed to find conda env %s: no micromamba, mamba or conda on PATH", name)
+	if len(asked) == 0 {
+		return "", fmt.Errorf("failed to find conda env %s: no micromamba, mamba or conda on PATH", name)
+	}
+	return "", &SpecError{fmt.Errorf("#ENV use conda:%s: no such conda env (%s)", name, strings.Join(asked, "; "))}
 }
 
 // specVariables returns a spec's variables (environment.yml variables:)
