@@ -59,11 +59,17 @@ func build(t *testing.T, cfg *config.Config, env *jobspec.Env) (*envs.Store, env
 // buildIn is build with the spec's relative paths relative to dir.
 func buildIn(t *testing.T, cfg *config.Config, env *jobspec.Env, dir string) (*envs.Store, envs.Job, string, envs.Outcome) {
 	t.Helper()
-	ctx := context.Background()
 	spec, err := solver.Canonicalize(env, dir, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return buildSpec(t, cfg, spec)
+}
+
+// buildSpec solves and ensures a canonical spec under cfg.
+func buildSpec(t *testing.T, cfg *config.Config, spec *solver.Spec) (*envs.Store, envs.Job, string, envs.Outcome) {
+	t.Helper()
+	ctx := context.Background()
 	lock, err := solver.Solve(ctx, spec, cfg, t.TempDir())
 	if err != nil {
 		t.Fatalf("solve: %v", err)

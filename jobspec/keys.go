@@ -245,15 +245,16 @@ func checkEnvFile(v string) (string, string) {
 		return msg, hint
 	}
 	if FileKind(v) == "" {
-		return "unknown kind of environment file", "name it environment.yml, requirements.txt (any *.txt), pyproject.toml or pylock.toml (pylock.NAME.toml)"
+		return "unknown kind of environment file", "name it environment.yml, requirements.txt (any *.txt), pyproject.toml, pylock.toml (pylock.NAME.toml), or a conda lock: conda-lock.yml, pixi.lock, conda-linux-64.lock"
 	}
 	return "", ""
 }
 
 // FileKind classifies the value of the file key by its name: "conda" for
-// environment.yml/.yaml, "pyproject" for pyproject.toml, "pylock" for a PEP
-// 751 pylock.toml or pylock.NAME.toml, "requirements" for *.txt, "" for
-// anything else.
+// environment.yml/.yaml (and conda-lock.yml), "pyproject" for
+// pyproject.toml, "pylock" for a PEP 751 pylock.toml or pylock.NAME.toml,
+// "requirements" for *.txt (a conda explicit list too), "lock" for
+// pixi.lock and conda-lock's conda-PLATFORM.lock, "" for anything else.
 func FileKind(name string) string {
 	base := path.Base(name)
 	switch {
@@ -265,6 +266,8 @@ func FileKind(name string) string {
 		return "pyproject"
 	case strings.HasSuffix(base, ".txt"):
 		return "requirements"
+	case base == "pixi.lock" || strings.HasPrefix(base, "conda-") && strings.HasSuffix(base, ".lock"):
+		return "lock"
 	}
 	return ""
 }

@@ -81,16 +81,20 @@ func TestEditDistance(t *testing.T) {
 
 func TestFileKind(t *testing.T) {
 	tests := map[string]string{
-		"environment.yml":          "conda",
-		"envs/environment.yaml":    "conda",
-		"pyproject.toml":           "pyproject",
-		"sub/pyproject.toml":       "pyproject",
-		"requirements.txt":         "requirements",
-		"reqs/dev.txt":             "requirements",
-		"other.toml":               "",
-		"env.json":                 "",
-		"requirements":             "",
-		"environment.yml/readme.x": "",
+		"environment.yml":           "conda",
+		"envs/environment.yaml":     "conda",
+		"pyproject.toml":            "pyproject",
+		"sub/pyproject.toml":        "pyproject",
+		"requirements.txt":          "requirements",
+		"reqs/dev.txt":              "requirements",
+		"pixi.lock":                 "lock",
+		"locks/conda-linux-64.lock": "lock",
+		"conda-lock.yml":            "conda",
+		"poetry.lock":               "",
+		"other.toml":                "",
+		"env.json":                  "",
+		"requirements":              "",
+		"environment.yml/readme.x":  "",
 	}
 	for in, want := range tests {
 		t.Run(in, func(t *testing.T) {

@@ -79,6 +79,9 @@ func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Con
 		l.Channels = condaChannels(s)
 	}
 	r = r.WithCondaPkgsDir(CondaPkgsDir(cfg.StageDir, tmp))
+	if s.Explicit != "" {
+		return lockFromFile(ctx, l, s, r, cfg)
+	}
 	argv := CondaSolveArgs(bin, s, filepath.Join(tmp, "prefix"))
 	pkgs, err := condaDryRun(ctx, r, s.Manager, argv)
 	if err != nil {
@@ -144,6 +147,23 @@ func solveCondaPip(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.
 	}
 	l.Tool = condaTool + " + " + l.Tool
 	l.Python = "" // the scratch prefix is gone after the solve: the build uses its own env's python
+	return nil
+}
+
+// lockFromFile locks a spec read from a lock file the user has: its
+// explicit list and Python packages as they are, no solve. The pip part is
+// installed with uv where uv is found, else with the env's pip.
+func lockFromFile(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config) error {
+	l.Explicit = s.Explicit
+	if len(s.Locked) == 0 {
+		return nil
+	}
+	l.Packages = append([]Package(nil), s.Locked...)
+	tool := "pip"
+	if ver, err := r.Output(ctx, cfg.UV, "--version"); err == nil && len(strings.Fields(string(ver))) >= 2 {
+		tool = strings.Join(strings.Fields(string(ver))[:2], " ")
+	}
+	l.Tool += " + " + tool
 	return nil
 }
 

@@ -56,6 +56,9 @@ func (s *Spec) addEnvironmentYAML(path string) error {
 	if top.Kind != yaml.MappingNode {
 		return bad(top.Line, "not a mapping", "an environment.yml is a mapping with channels:, dependencies: and variables:")
 	}
+	if hasKey(top, "package") && hasKey(top, "metadata") {
+		return s.addCondaLockYAML(path, top)
+	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		var err error

@@ -22,7 +22,7 @@ func TestEnvironmentYAML(t *testing.T) {
 		file      string
 		conda     []string
 		channels  []string
-		pip       string // the pip section as the resolver gets it
+		pip       string   // the pip section as the resolver gets it
 		requested []string // ID@LINE
 		variables []string
 		warnings  []string

@@ -37,7 +37,12 @@ type Spec struct {
 	// Variables are NAME=VALUE pairs, sorted, from an environment.yml's
 	// variables: (exported on activation, before the env's activate.d).
 	Variables []string `json:"variables,omitempty"`
-	Platform  string   `json:"platform"`
+	// Explicit is an @EXPLICIT list from a lock file the user has
+	// (`#ENV file` conda-lock.yml, pixi.lock, an explicit list): installed
+	// as it is, without a solve. Locked are that file's Python packages.
+	Explicit string    `json:"explicit,omitempty"`
+	Locked   []Package `json:"locked,omitempty"`
+	Platform string    `json:"platform"`
 	// Interpreter is the base interpreter to look for: a command name or
 	// path, found with Modules loaded.
 	Interpreter string `json:"interpreter,omitempty"`
@@ -296,7 +301,7 @@ func pickManager(explicit string, s *Spec, cfg *config.Config) string {
 	if cfg.DefaultManager != "" {
 		return cfg.DefaultManager
 	}
-	if len(s.Conda) > 0 {
+	if len(s.Conda) > 0 || s.Explicit != "" {
 		if m := moduleCondaManager(s.Modules, cfg); m != "" {
 			return m
 		}
