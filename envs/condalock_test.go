@@ -72,10 +72,12 @@ func fileSHA256(t *testing.T, path string) string {
 // dependency order (a noarch package before python), the lock files also
 // listing pip packages from a local wheelhouse and another platform's
 // packages that must be left out. The files are written here in each
-// tool's documented format (no conda-lock or pixi runs here).
+// tool's documented format (no conda-lock or pixi runs here). Every manager
+// installs them: micromamba 1.5 fails, and conda leaves out the entry
+// point, when a noarch package comes before python.
 func TestCondaLockFiles(t *testing.T) {
 	channel := condatools.Channel(t)
-	tool := condatools.First(t)
+	tools := condatools.Available(t)
 	recs := channelRecords(t, condatools.ChannelDir(t), channel)
 	wh, err := wheelhouse.BuildAll(t.TempDir(), wheelhouse.Standard)
 	if err != nil {
@@ -132,31 +134,40 @@ func TestCondaLockFiles(t *testing.T) {
 		{"conda-lock.yml", cl.String(), true},
 		{"pixi.lock", px.String(), true},
 	}
-	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			condaHome(t)
-			cfg := condaConfig(t, tool)
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			spec, err := solver.Canonicalize(&jobspec.Env{File: tc.file}, dir, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, job, prefix, outcome := buildSpec(t, cfg, spec)
-			if outcome != envs.Built {
-				t.Fatalf("ensure: %s", outcome)
-			}
-			if strings.Contains(job.Lock.Explicit, "osx-only") || job.Lock.PackageCount() < 4 {
-				t.Errorf("lock:\n%s", job.Lock.Explicit)
-			}
-			checkCondaEnv(t, prefix, nil)
-			if tc.pip {
-				if got := output(t, filepath.Join(prefix, "bin", "python"), "-c", "import alpha, beta; print(alpha.__file__, beta.__version__)"); got != prefix+"/lib/python3.11/site-packages/alpha/__init__.py 1.2" {
-					t.Errorf("pip part: import printed %q", got)
-				}
-			}
-		})
+	for _, tool := range tools {
+		if tool.Solver == "classic" {
+			continue // no solve: the same binary as conda-libmamba
+		}
+		for _, tc := range tests {
+			testLockFile(t, tool, tc.file, tc.text, tc.pip)
+		}
 	}
+}
+
+func testLockFile(t *testing.T, tool condatools.Tool, file, text string, pip bool) {
+	t.Run(tool.Name+"/"+file, func(t *testing.T) {
+		condaHome(t)
+		cfg := condaConfig(t, tool)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		spec, err := solver.Canonicalize(&jobspec.Env{File: file}, dir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, job, prefix, outcome := buildSpec(t, cfg, spec)
+		if outcome != envs.Built {
+			t.Fatalf("ensure: %s", outcome)
+		}
+		if strings.Contains(job.Lock.Explicit, "osx-only") || job.Lock.PackageCount() < 4 {
+			t.Errorf("lock:\n%s", job.Lock.Explicit)
+		}
+		checkCondaEnv(t, prefix, nil)
+		if pip {
+			if got := output(t, filepath.Join(prefix, "bin", "python"), "-c", "import alpha, beta; print(alpha.__file__, beta.__version__)"); got != prefix+"/lib/python3.11/site-packages/alpha/__init__.py 1.2" {
+				t.Errorf("pip part: import printed %q", got)
+			}
+		}
+	})
 }
