@@ -3,6 +3,7 @@ package envs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/senv-hpc/senv/internal/condatools"
 	"github.com/senv-hpc/senv/internal/wheelhouse"
 	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/solver"
 	"github.com/senv-hpc/senv/templates"
 )
 
@@ -164,4 +166,70 @@ func TestCondaPipConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCondaEnvironmentYMLPip builds an environment.yml whose pip section is
+// a requirements file in all but name (sources, an editable source tree, a
+// wheel by path, relative to the environment.yml) with a real manager:
+// every requirement is in the env, the editable one runs from its tree,
+// and the variables reach the activation.
+func TestCondaEnvironmentYMLPip(t *testing.T) {
+	channel := condatools.Channel(t)
+	tool := condatools.First(t)
+	dir := t.TempDir()
+	_, err := wheelhouse.BuildAll(filepath.Join(dir, "wheels"), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := wheelhouse.SourceTree(filepath.Join(dir, "src"), wheelhouse.Wheel{Name: "mytool", Version: "0.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := `name: analysis
+channels:
+  - ` + channel + `
+  - nodefaults
+dependencies:
+  - python=3.11
+  - hello-prefix
+  - demo-noarch
+  - pip:
+      - --no-index
+      - --find-links ./wheels
+      - alpha
+      - -e ./src/mytool
+      - ./wheels/gamma-2.0-py3-none-any.whl
+variables:
+  SENV_TEST_VAR: from yml
+`
+	if err := os.WriteFile(filepath.Join(dir, "environment.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	condaHome(t)
+	cfg := condaConfig(t, tool)
+	spec, err := solver.Canonicalize(&jobspec.Env{File: "environment.yml"}, dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, job, prefix, outcome := buildSpec(t, cfg, spec)
+	if outcome != envs.Built {
+		t.Fatalf("ensure: %s", outcome)
+	}
+	var names []string
+	for _, p := range job.Lock.Packages {
+		names = append(names, p.Name)
+	}
+	if got := strings.Join(names, " "); !strings.Contains(got, "alpha") || !strings.Contains(got, "beta") || !strings.Contains(got, "gamma") || !strings.Contains(got, "mytool") {
+		t.Errorf("locked Python packages %q, want alpha, beta, gamma, mytool", got)
+	}
+	got := output(t, filepath.Join(prefix, "bin", "python"), "-c", fmt.Sprintf("import alpha, gamma, mytool; print(gamma.__file__.startswith(%q), mytool.__file__)", prefix))
+	if want := "True " + filepath.Join(tree, "mytool", "__init__.py"); got != want {
+		t.Errorf("imports printed %q, want %q (gamma in the env, mytool from its tree)", got, want)
+	}
+	vars := []templates.Var{}
+	for _, kv := range spec.Variables {
+		name, value, _ := strings.Cut(kv, "=")
+		vars = append(vars, templates.Var{Name: name, Value: value})
+	}
+	checkCondaEnv(t, prefix, vars)
 }

@@ -106,10 +106,17 @@ func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Con
 	if l.Explicit, err = ExplicitList(pkgs); err != nil {
 		return fmt.Errorf("failed to lock the %s solve (neither the dry run, nor the package cache, nor a solve against an empty cache gave every package's URL and MD5): %w", s.Manager, err)
 	}
-	if len(s.Pip) > 0 {
+	if hasPythonPart(s) {
 		return solveCondaPip(ctx, l, s, r, cfg, tmp)
 	}
 	return nil
+}
+
+// hasPythonPart reports whether a conda-family spec has Python packages
+// to install after the conda ones: #ENV pip, requirements files (an
+// environment.yml's pip section is one), a pyproject.toml.
+func hasPythonPart(s *Spec) bool {
+	return len(s.Pip) > 0 || len(s.RequirementFiles) > 0 || s.Project != nil || s.PylockFile != ""
 }
 
 // solveCondaPip locks the pip part of a conda-family spec: the conda part
