@@ -199,9 +199,9 @@ class Bench:
 
     # ---- preparation ---------------------------------------------------
 
-    def build_env(self, flags):
+    def build_env(self, flags, env=None):
         """Builds flags' env into the cache (untimed); returns its ID and build line."""
-        p = subprocess.run([self.senv, "build"] + flags, env=self.env, capture_output=True, text=True)
+        p = subprocess.run([self.senv, "build"] + flags, env=env or self.env, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError("senv build failed:\n" + p.stderr)
         return p.stdout.strip().split()[-1], p.stderr.strip()
@@ -372,6 +372,76 @@ class Bench:
                           fmt_delta(r["senv_py"]["median"] - r["py"]["median"])),
         ])
         self.target("hot start overhead ≤ 20 ms over bare true", fmt_delta(over), "≤ 20 ms", over <= 0.020)
+
+    def case_conda(self):
+        """conda family: senv's warm and hot start of a micromamba env vs the
+        per-job `micromamba create --file` of the same explicit list (the
+        package cache warm, its best case)."""
+        mm, channel = self.a.micromamba, self.a.conda_channel
+        if not mm or not channel:
+            log("conda case skipped: no micromamba or no channel (set SENV_BENCH_MICROMAMBA and SENV_BENCH_CONDA_CHANNEL)")
+            return
+        env = dict(self.env, SENV_MICROMAMBA=mm)
+        pkgs = ["hello-prefix", "demo-noarch", "python", "pip"]
+        flags = ["--manager", "micromamba", "--channel", channel]
+        for p in pkgs:
+            flags += ["--conda", p]
+        log("building the conda env into the cache (untimed)")
+        env_id, build = self.build_env(flags, env)
+        explicit = self.lock_explicit()
+        efile = os.path.join(self.work, "explicit.txt")
+        with open(efile, "w") as f:
+            f.write(explicit)
+        pkgs_dir = os.path.join(self.work, "conda-pkgs")
+        cenv = dict(env, CONDA_PKGS_DIRS=pkgs_dir, MAMBA_ROOT_PREFIX=os.path.join(self.work, "mamba-root"))
+        t = self.tdir
+        create = ["sh", "-c", "%s create -y -q -p %s --file %s >/dev/null && %s/bin/demo-noarch"
+                  % (shlex.quote(mm), shlex.quote(t), shlex.quote(efile), shlex.quote(t))]
+        log("conda warm start, round-robin: senv run -- demo-noarch (env not staged), per-job micromamba create --file")
+        r = self.measure_group({
+            "senv": (self.senv_run(flags, ["demo-noarch"]), self.reset_stage),
+            "create": (create, self.reset_target),
+        }, env=cenv)
+        self.reset_target()
+        self.run(self.senv_run(flags, ["true"]), env=env)
+        log("conda hot start: senv run -- demo-noarch (staged)")
+        r["hot"] = self.measure(self.senv_run(flags, ["demo-noarch"]), runs=max(10, 2 * self.runs), warmup=2, env=env, sync=False)
+        staged = [parse_staged(e) for e in r["senv"]["stderr"]]
+        files = staged[0][0] if staged and staged[0] else "?"
+        self.results["cases"]["conda"] = strip(r)
+        self.table("7. conda family: warm start vs per-job `micromamba create --file` (%s files, %s)" % (files, os.path.basename(mm)),
+                   ["method", "n", "median", "min – max", "vs baseline", "note"], [
+            self.case_row("per-job `micromamba create --file` + run (package cache warm)", r["create"]),
+            self.case_row("**senv run -- demo-noarch**, warm start (from the cache)", r["senv"], r["create"]),
+            self.case_row("**senv run -- demo-noarch**, hot start (staged)", r["hot"], r["create"]),
+        ])
+        self.emit("")
+        self.emit("conda env build (untimed setup): `%s`" % build.replace("\n", "` `"))
+        ratio = r["create"]["median"] / r["senv"]["median"]
+        self.target("conda warm start faster than per-job `micromamba create --file`", "%s vs %s: %.1f×"
+                    % (fmt_s(r["senv"]["median"]), fmt_s(r["create"]["median"]), ratio), "> 1×", ratio > 1)
+
+    def lock_explicit(self):
+        """The @EXPLICIT list of the micromamba lock the cache recorded."""
+        import tomllib
+        locks = os.path.join(self.cache, "v1", "locks")
+        for name in sorted(os.listdir(locks)):
+            with open(os.path.join(locks, name), "rb") as f:
+                text = f.read().decode()
+            if "@EXPLICIT" not in text:
+                continue
+            found = []
+
+            def walk(v):
+                if isinstance(v, dict):
+                    for k, x in v.items():
+                        if k == "explicit" and isinstance(x, str):
+                            found.append(x)
+                        walk(x)
+            walk(tomllib.loads(text))
+            if found:
+                return found[0]
+        raise RuntimeError("no conda lock in " + locks)
 
     def case_check(self):
         script = os.path.join(self.work, "job.sh")
@@ -623,20 +693,22 @@ class Bench:
         os.makedirs(self.out, exist_ok=True)
         self.machine()
         t0 = time.perf_counter()
-        log("building the scientific-stack env into the cache (untimed)")
-        self.sci = self.build_env(self.sci_flags())
-        self.syn = {}
-        for name in ["syn1k", "syn5k", "syn20k"]:
-            log("building the %s env into the cache (untimed)" % name)
-            self.syn[name] = self.build_env(self.syn_flags(name))[0]
-        self.results["builds"] = {"sci": self.sci[1]}
+        cases = self.a.cases.split(",")
         self.emit("")
         self.emit("Mode: %s, %d timed runs per case after %d warm-up (unless a row says otherwise); medians."
                   % (self.results["mode"], self.runs, self.warmup))
-        self.emit("Scientific-stack build (untimed setup): `%s`" % self.sci[1].replace("\n", "` `"))
-        cases = self.a.cases.split(",")
+        if cases != ["conda"]:  # every other case uses the Python envs
+            log("building the scientific-stack env into the cache (untimed)")
+            self.sci = self.build_env(self.sci_flags())
+            self.syn = {}
+            for name in ["syn1k", "syn5k", "syn20k"]:
+                log("building the %s env into the cache (untimed)" % name)
+                self.syn[name] = self.build_env(self.syn_flags(name))[0]
+            self.results["builds"] = {"sci": self.sci[1]}
+            self.emit("Scientific-stack build (untimed setup): `%s`" % self.sci[1].replace("\n", "` `"))
         for name, fn in (("warm", self.case_warm), ("hot", self.case_hot), ("check", self.case_check), ("herd", self.case_herd),
-                         ("footprint", self.case_footprint), ("scaling", self.case_scaling), ("profile", self.profile)):
+                         ("footprint", self.case_footprint), ("scaling", self.case_scaling), ("conda", self.case_conda),
+                         ("profile", self.profile)):
             if "all" in cases or name in cases:
                 fn()
         rows = [[t["target"], t["value"], t["limit"], "PASS" if t["met"] else "MISS"] for t in self.results["targets"]]
@@ -733,7 +805,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer runs and smaller herd: under 3 minutes")
     p.add_argument("--runs", type=int, default=0, help="timed runs per case (default 5, quick 3)")
-    p.add_argument("--cases", default="all", help="comma-separated: warm,hot,check,herd,footprint,scaling,profile")
+    p.add_argument("--cases", default="all", help="comma-separated: warm,hot,check,herd,footprint,scaling,conda,profile")
     p.add_argument("--senv", required=True)
     p.add_argument("--python", required=True)
     p.add_argument("--uv", default="uv")
@@ -743,6 +815,8 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--wheels-sci", required=True)
     p.add_argument("--wheels-syn", required=True)
+    p.add_argument("--micromamba", default="", help="micromamba binary for the conda case ('' skips it)")
+    p.add_argument("--conda-channel", default="", help="conda channel URL for the conda case (the senv test channel)")
     p.add_argument("--unshare", default="", help="command prefix giving each herd task its own mount namespace, e.g. 'unshare -m'")
     Bench(p.parse_args()).main()
 

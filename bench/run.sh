@@ -17,12 +17,18 @@
 #                       4 GiB free, else $SENV_BENCH_CACHE/work)
 #   SENV_BENCH_PYTHON   base interpreter (default /usr/bin/python3)
 #   SENV_BENCH_UV       uv binary (default: uv on PATH)
+#   SENV_BENCH_MICROMAMBA, SENV_BENCH_CONDA_CHANNEL
+#                       micromamba and a channel with hello-prefix, demo-noarch, python
+#                       and pip for the conda case (default: micromamba on PATH and
+#                       $SENV_TEST_CHANNEL, see e2e/testbed/install-conda.sh); else skipped
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${SENV_BENCH_CACHE:-/var/tmp/senv-bench}
 python=${SENV_BENCH_PYTHON:-/usr/bin/python3}
 uv=${SENV_BENCH_UV:-$(command -v uv || true)}
+micromamba=${SENV_BENCH_MICROMAMBA:-$(command -v micromamba || true)}
+conda_channel=${SENV_BENCH_CONDA_CHANNEL:-${SENV_TEST_CHANNEL:-}}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -88,4 +94,5 @@ cd "$repo"
 exec "$python" bench/bench.py "$@" \
 	--senv "$cache/bin/senv" --python "$python" --uv "$uv" --repo "$repo" \
 	--bench-cache "$cache" --work "$scratch" --out "$out" \
-	--wheels-sci "$sci" --wheels-syn "$syn" --unshare "$unshare_cmd"
+	--wheels-sci "$sci" --wheels-syn "$syn" --unshare "$unshare_cmd" \
+	--micromamba "$micromamba" --conda-channel "$conda_channel"
