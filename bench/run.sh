@@ -58,19 +58,24 @@ chmod 0700 "$scratch"
 say "building senv"
 (cd "$repo" && go build -tags urfave_cli_no_docs -o "$cache/bin/senv" ./cmd/senv) # as `make build`
 
+# `--cases conda` alone needs neither the Python wheelhouses nor PyPI.
+only_conda=0
+case " $* " in *" --cases conda "*) only_conda=1 ;; esac
+
 pyver=$("$python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 sci=$cache/wheels-sci-$pyver
-if [ ! -f "$sci/.complete" ]; then
-	say "downloading the scientific stack from PyPI into $sci"
-	rm -rf "$sci"
-	"$python" -m pip download --disable-pip-version-check --quiet --only-binary=:all: --dest "$sci" \
-		numpy scipy pandas matplotlib scikit-learn
-	touch "$sci/.complete"
-fi
-
-say "writing the synthetic wheels (~1k, 5k, 20k files once installed with bytecode)"
 syn=$cache/wheels-syn
-(cd "$repo" && go run ./bench/mkwheels -dir "$syn" syn1k=500 syn5k=2500 syn20k=10000)
+if [ "$only_conda" = 0 ]; then
+	if [ ! -f "$sci/.complete" ]; then
+		say "downloading the scientific stack from PyPI into $sci"
+		rm -rf "$sci"
+		"$python" -m pip download --disable-pip-version-check --quiet --only-binary=:all: --dest "$sci" \
+			numpy scipy pandas matplotlib scikit-learn
+		touch "$sci/.complete"
+	fi
+	say "writing the synthetic wheels (~1k, 5k, 20k files once installed with bytecode)"
+	(cd "$repo" && go run ./bench/mkwheels -dir "$syn" syn1k=500 syn5k=2500 syn20k=10000)
+fi
 
 # The herd simulates one node per task with a private mount namespace, so
 # each task has its own stage dir at the same path, as on a real cluster.
