@@ -1,11 +1,13 @@
 package solver
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
 )
 
@@ -80,5 +82,13 @@ func TestLockFilesRead(t *testing.T) {
 				t.Errorf("error %v, want one at line %d with %q and a hint", err, tc.line, tc.msg)
 			}
 		})
+	}
+}
+
+func TestLockFileIsTheWholeEnv(t *testing.T) {
+	s := &Spec{Manager: "micromamba", Explicit: "@EXPLICIT\n" + pyURL + "#" + md5A + "\n", Pip: []string{"rich"}}
+	err := solveConda(context.Background(), &Lock{}, s, Runner{}, &config.Config{}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "a conda lock file is the whole environment") {
+		t.Errorf("a lock file with #ENV pip: error %v", err)
 	}
 }
