@@ -68,9 +68,6 @@ func CondaBinary(manager string, cfg *config.Config) string {
 // turned into an @EXPLICIT list that installs the same packages without a
 // solve. tmp is a scratch directory the caller removes.
 func solveConda(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Config, tmp string) error {
-	if s.Explicit != "" && (hasPythonPart(s) || len(s.Conda) > 0) {
-		return fmt.Errorf("failed to solve: a conda lock file is the whole environment; add packages to it with its tool (`pixi add`, `conda-lock`) instead of #ENV conda, pip or requirements")
-	}
 	bin := CondaBinary(s.Manager, cfg)
 	ver, err := r.Output(ctx, bin, "--version")
 	if err != nil {

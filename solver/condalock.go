@@ -334,3 +334,15 @@ func hasKey(m *yaml.Node, key string) bool {
 	}
 	return false
 }
+
+// checkCondaLockAlone refuses a conda lock file beside other packages (an
+// error about the spec in dir, at its #ENV file line): the
+// lock is the whole environment, and what else the spec names would be
+// left out.
+func (s *Spec) checkCondaLockAlone(dir string) error {
+	if s.Explicit == "" || !hasPythonPart(s) && len(s.Conda) == 0 {
+		return nil
+	}
+	return &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "file", Msg: "a conda lock file is the whole environment: #ENV conda, pip and requirements cannot add to it",
+		Hint: "add the packages to the lock with its tool (`pixi add`, `conda-lock`), or drop them"}
+}

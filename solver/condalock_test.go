@@ -1,7 +1,6 @@
 package solver
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -86,9 +85,16 @@ func TestLockFilesRead(t *testing.T) {
 }
 
 func TestLockFileIsTheWholeEnv(t *testing.T) {
-	s := &Spec{Manager: "micromamba", Explicit: "@EXPLICIT\n" + pyURL + "#" + md5A + "\n", Pip: []string{"rich"}}
-	err := solveConda(context.Background(), &Lock{}, s, Runner{}, &config.Config{}, t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "a conda lock file is the whole environment") {
-		t.Errorf("a lock file with #ENV pip: error %v", err)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spec-file.txt"), "@EXPLICIT\n"+pyURL+"#"+md5A+"\n")
+	for _, env := range []*jobspec.Env{{File: "spec-file.txt", Pip: []string{"rich"}}, {File: "spec-file.txt", Conda: []string{"numpy"}}} {
+		_, err := Canonicalize(env, dir, &config.Config{Micromamba: "micromamba"})
+		var je *jobspec.Error
+		if !errors.As(err, &je) || je.Key != "file" || !strings.Contains(je.Msg, "a conda lock file is the whole environment") {
+			t.Errorf("%+v: error %v", env, err)
+		}
+	}
+	if _, err := Canonicalize(&jobspec.Env{File: "spec-file.txt"}, dir, &config.Config{Micromamba: "micromamba"}); err != nil {
+		t.Errorf("the lock alone: %v", err)
 	}
 }

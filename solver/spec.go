@@ -141,6 +141,9 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 			Hint: "add `#ENV file pyproject.toml`"}
 	}
 	s.Conda = append(s.Conda, env.Conda...)
+	if err := s.checkCondaLockAlone(dir); err != nil {
+		return nil, err
+	}
 	sort.Strings(s.Pip)
 	s.Pip = dedupe(s.Pip)
 	sort.Strings(s.Conda)
