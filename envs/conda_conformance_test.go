@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,7 +171,8 @@ func TestCondaPipConformance(t *testing.T) {
 
 // TestCondaEnvironmentYMLPip builds an environment.yml whose pip section is
 // a requirements file in all but name (sources, an editable source tree, a
-// wheel by path, relative to the environment.yml) with a real manager:
+// wheel by path, relative to the environment.yml, a git requirement) with a
+// real manager:
 // every requirement is in the env, the editable one runs from its tree,
 // and the variables reach the activation.
 func TestCondaEnvironmentYMLPip(t *testing.T) {
@@ -184,6 +186,15 @@ func TestCondaEnvironmentYMLPip(t *testing.T) {
 	tree, err := wheelhouse.SourceTree(filepath.Join(dir, "src"), wheelhouse.Wheel{Name: "mytool", Version: "0.3"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	repo, err := wheelhouse.SourceTree(t.TempDir(), wheelhouse.Wheel{Name: "zeta", Version: "0.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{{"init", "-q"}, {"add", "-A"}, {"-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "zeta 0.7"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, argv...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", argv, err, out)
+		}
 	}
 	yml := `name: analysis
 channels:
@@ -199,6 +210,7 @@ dependencies:
       - alpha
       - -e ./src/mytool
       - ./wheels/gamma-2.0-py3-none-any.whl
+      - zeta @ git+file://localhost` + repo + `
 variables:
   SENV_TEST_VAR: from yml
 `
@@ -219,10 +231,10 @@ variables:
 	for _, p := range job.Lock.Packages {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, " "); !strings.Contains(got, "alpha") || !strings.Contains(got, "beta") || !strings.Contains(got, "gamma") || !strings.Contains(got, "mytool") {
-		t.Errorf("locked Python packages %q, want alpha, beta, gamma, mytool", got)
+	if got := strings.Join(names, " "); !strings.Contains(got, "alpha") || !strings.Contains(got, "beta") || !strings.Contains(got, "gamma") || !strings.Contains(got, "mytool") || !strings.Contains(got, "zeta") {
+		t.Errorf("locked Python packages %q, want alpha, beta, gamma, mytool, zeta", got)
 	}
-	got := output(t, filepath.Join(prefix, "bin", "python"), "-c", fmt.Sprintf("import alpha, gamma, mytool; print(gamma.__file__.startswith(%q), mytool.__file__)", prefix))
+	got := output(t, filepath.Join(prefix, "bin", "python"), "-c", fmt.Sprintf("import alpha, gamma, zeta, mytool; print(gamma.__file__.startswith(%q), mytool.__file__)", prefix))
 	if want := "True " + filepath.Join(tree, "mytool", "__init__.py"); got != want {
 		t.Errorf("imports printed %q, want %q (gamma in the env, mytool from its tree)", got, want)
 	}
