@@ -111,7 +111,7 @@ func TestCondaBackendConformance(t *testing.T) {
 				t.Errorf("the stage's package cache %s/.senv/conda-pkgs is empty", cfg.StageDir)
 			}
 
-			if removed, err := store.Stage.RemoveUnused(job.ID); !removed || err != nil {
+			if removed, err := store.Stage.RemoveUnused(job.ID, nil); !removed || err != nil {
 				t.Fatalf("remove staged env: %v %v", removed, err)
 			}
 			if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != envs.CacheHit {
