@@ -52,6 +52,8 @@ var activationCases = []struct {
 	{"venv-hostile-prefix", Activation{Kind: "venv", Prefix: "/tmp/it's a $(dir)/env"}},
 	{"conda", Activation{Kind: "conda", Prefix: "/tmp/senv-1000/3f9a1c2b"}},
 	{"conda-hostile-prefix", Activation{Kind: "conda", Prefix: "/tmp/it's a *$(dir)/env"}},
+	{"conda-variables", Activation{Kind: "conda", Prefix: "/tmp/senv-1000/3f9a1c2b", Variables: hostileVars, SetEnv: []Var{{"OMP_NUM_THREADS", "8"}}}},
+	{"venv-variables", Activation{Kind: "venv", Prefix: "/tmp/senv-1000/3f9a1c2b", Variables: []Var{{"DATA_DIR", "/scratch/data"}}}},
 	{"setenv", Activation{SetEnv: []Var{{"OMP_NUM_THREADS", "8"}, {"MSG", "a b"}}}},
 	{"setenv-hostile", Activation{SetEnv: hostileVars}},
 	{"everything", Activation{
@@ -273,7 +275,7 @@ func TestActivationRunsWithFakeModuleSystem(t *testing.T) {
 			}
 			for file, body := range map[string]string{
 				"a.sh":   "SENV_TEST_HOOKS=\"${SENV_TEST_HOOKS}a\"; export SENV_TEST_HOOKS\n",
-				"b.sh":   "SENV_TEST_HOOKS=\"${SENV_TEST_HOOKS}b:$CONDA_PREFIX\"; export SENV_TEST_HOOKS\n",
+				"b.sh":   "SENV_TEST_HOOKS=\"${SENV_TEST_HOOKS}b:$CONDA_PREFIX:$SENV_TEST_VAR\"; export SENV_TEST_HOOKS\n",
 				"c.csh":  "setenv SENV_TEST_CSH ran\n",
 				"d.fish": "set -x SENV_TEST_FISH ran\n",
 			} {
@@ -281,7 +283,10 @@ func TestActivationRunsWithFakeModuleSystem(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			a := Activation{Kind: "conda", Prefix: prefix, SetEnv: []Var{{"AFTER_HOOKS", "$SENV_TEST_HOOKS"}}}
+			// the env's variables (environment.yml variables:) come before
+			// its activate.d scripts, as with conda activate; setenv after
+			a := Activation{Kind: "conda", Prefix: prefix, Variables: []Var{{"SENV_TEST_VAR", "it's $(yml)"}},
+				SetEnv: []Var{{"AFTER_HOOKS", "$SENV_TEST_HOOKS"}}}
 			res := runActivation(t, sh, a, "")
 			if res.code != 0 {
 				t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
@@ -291,7 +296,8 @@ func TestActivationRunsWithFakeModuleSystem(t *testing.T) {
 				"CONDA_DEFAULT_ENV": prefix,
 				"CONDA_SHLVL":       "1",
 				"PATH":              prefix + "/bin:" + os.Getenv("PATH"),
-				"SENV_TEST_HOOKS":   "ab:" + prefix, // in glob order, after CONDA_PREFIX is set
+				"SENV_TEST_HOOKS":   "ab:" + prefix + ":it's $(yml)", // in glob order, after CONDA_PREFIX and the variables are set
+				"SENV_TEST_VAR":     "it's $(yml)",
 				"AFTER_HOOKS":       "$SENV_TEST_HOOKS",
 			}
 			for k, v := range want {
