@@ -4,6 +4,9 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# the tests that drive the real conda-family binaries (minutes, all in
+# child processes): run once, not again under the race detector
+REAL_CONDA_TESTS := ^(TestCondaBackendConformance|TestCondaPipConformance|TestCondaLockFiles|TestCondaEnvironmentYMLPip|TestCondaRealBinary)$$
 
 .PHONY: build test unit e2e lint fuzz bench testbed testbed-stop
 
@@ -24,7 +27,7 @@ lint:
 # unit, golden, process (concurrency, crash, gc) tests: no cluster needed
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -race -count=1 ./envs ./solver ./jobspec ./config ./templates
+	$(GO) test -race -count=1 -skip '$(REAL_CONDA_TESTS)' ./envs ./solver ./jobspec ./config ./templates
 
 # end-to-end tests against the real Slurm testbed (make testbed first)
 e2e:
