@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // condaTools returns the conda tools dir and the test channel's URL, as
@@ -34,6 +35,21 @@ func condaTools(t *testing.T) (tools, channel string) {
 	return tools, channel
 }
 
+// untouchedPkgsDirs fails the test when a conda package landed in the job user's default
+// package caches (~/.conda/pkgs, ~/micromamba/pkgs) since start: senv's solves and builds
+// use the stage's own (a user's pkgs_dirs usually sit on the shared filesystem).
+func untouchedPkgsDirs(t *testing.T, start time.Time) {
+	t.Helper()
+	for _, dir := range []string{filepath.Join(userHome, ".conda", "pkgs"), filepath.Join(userHome, "micromamba", "pkgs")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && !info.ModTime().Before(start) {
+				t.Errorf("%s/%s was written during the test: a build used the user's package cache", dir, e.Name())
+			}
+		}
+	}
+}
+
 // TestCondaEnvironmentYML: a 2-node job whose env is a real-world-shaped environment.yml
 // (conda packages, a pip: section with its own sources, variables:), submitted with
 // `senv sbatch` and built by the real micromamba, runs on both nodes from each node's stage
@@ -43,6 +59,8 @@ func TestCondaEnvironmentYML(t *testing.T) {
 	c := Require(t)
 	tools, channel := condaTools(t)
 	f := newFixture(t, c)
+	start := time.Now().Add(-time.Second) // file times are coarser than the clock
+	defer untouchedPkgsDirs(t, start)
 	f.write(t, "environment.yml", `name: analysis
 channels:
   - `+channel+`
@@ -116,6 +134,8 @@ func TestCondaFromModule(t *testing.T) {
 		t.Fatalf("no miniconda/3 module (e2e/testbed/install-conda.sh writes it): %v", err)
 	}
 	f := newFixture(t, c)
+	start := time.Now().Add(-time.Second)
+	defer untouchedPkgsDirs(t, start)
 	script := f.write(t, "module.sh", `#!/bin/bash
 #ENV module miniconda/3
 #ENV conda -c `+channel+` hello-prefix python
