@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/jobspec"
 )
 
 // DefaultCondaChannel is the channel a conda-family spec is solved against
@@ -276,6 +277,9 @@ func condaSpecs(s *Spec) []string {
 		if condaSpecName(sp) == "python" {
 			return specs
 		}
+	}
+	if spec, err := jobspec.ParsePythonSpec(s.Python); err == nil && !spec.Bare() {
+		return append(specs, "python"+strings.ReplaceAll(s.Python, " ", "")) // a range is a match spec as it is: python>=3.10,<3.13
 	}
 	return append(specs, "python="+s.Python)
 }

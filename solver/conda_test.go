@@ -273,6 +273,8 @@ func TestCondaSolveArgs(t *testing.T) {
 			pre + "--channel conda-forge conda-forge::python>=3.10 numpy"},
 		{"python-dateutil is not python", Spec{Manager: "mamba", Python: "3.12", Conda: []string{"python-dateutil"}},
 			pre + "--channel conda-forge python-dateutil python=3.12"},
+		{"python range (requires-python)", Spec{Manager: "micromamba", Python: ">=3.10, <3.13", Conda: []string{"numpy"}},
+			pre + "--channel conda-forge numpy python>=3.10,<3.13"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
