@@ -75,6 +75,9 @@ type Spec struct {
 	// uvIgnores are requirements file options uv ignores and senv cannot
 	// pass on for it (--prefer-binary, --use-feature), where they stand.
 	uvIgnores []Requested
+	// pythonFromModule: a site python module (python_module) was chosen
+	// for a version range.
+	pythonFromModule bool
 	// candidates are the interpreters a version range allows, newest
 	// first: the solve takes the first that runs (a pyenv shim of a
 	// version not active fails).
@@ -169,13 +172,22 @@ func Canonicalize(env *jobspec.Env, dir string, cfg *config.Config) (*Spec, erro
 	if s.Python != "" && err != nil {
 		return nil, &jobspec.Error{Pos: jobspec.Pos{File: dir}, Key: "python", Msg: err.Error()}
 	}
-	if s.Python != "" && pySpec.Bare() && cfg.PythonModule != "" && !IsConda(s.Manager) {
-		s.Modules = append([]string{strings.ReplaceAll(cfg.PythonModule, "{version}", s.Python)}, s.Modules...)
+	if s.Python != "" && cfg.PythonModule != "" && !IsConda(s.Manager) {
+		mod := strings.ReplaceAll(cfg.PythonModule, "{version}", s.Python)
+		if !pySpec.Bare() {
+			mod = pickPythonModule(pySpec, cfg)
+		}
+		if mod != "" {
+			s.Modules = append([]string{mod}, s.Modules...)
+			s.pythonFromModule = true
+		}
 	}
 	switch {
 	case s.Manager == "" || IsConda(s.Manager):
 	case s.Python != "" && pySpec.Bare():
 		s.Interpreter = "python" + s.Python
+	case s.pythonFromModule:
+		s.Interpreter = "python3" // the module's; the solve checks its version against the range
 	case s.Python != "":
 		if s.candidates, err = pickInterpreter(pySpec, s.Manager); err != nil {
 			return nil, err

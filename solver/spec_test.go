@@ -297,3 +297,31 @@ func TestPythonRangeSolve(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonRangeFromSiteModules: with python_module set, a range takes the
+// newest site python module it allows, from a real Lmod tree.
+func TestPythonRangeFromSiteModules(t *testing.T) {
+	const lmodInit = "/usr/share/lmod/lmod/init/sh"
+	if _, err := os.Stat(lmodInit); err != nil {
+		t.Fatalf("Lmod is needed (%s)", lmodInit)
+	}
+	mods := t.TempDir()
+	for _, v := range []string{"3.9.18", "3.10.13", "3.11.5", "3.12.1"} {
+		os.MkdirAll(filepath.Join(mods, "python"), 0o755)
+		os.WriteFile(filepath.Join(mods, "python", v+".lua"), []byte("-- python "+v+"\n"), 0o644)
+	}
+	t.Setenv("MODULEPATH", mods)
+	t.Setenv("HOME", t.TempDir())
+	cfg := testConfig(t)
+	cfg.PythonModule = "python/{version}"
+	cfg.ModuleInit = []string{lmodInit}
+	for spec, want := range map[string]string{">=3.10,<3.12": "python/3.11.5", ">=3.8": "python/3.12.1", "~=3.9.0": "python/3.9.18", "3.11": "python/3.11"} {
+		s, err := Canonicalize(&jobspec.Env{Python: spec, Manager: "venv", Pip: []string{"six"}}, t.TempDir(), cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if len(s.Modules) == 0 || s.Modules[0] != want {
+			t.Errorf("%s: modules %q, want %s first", spec, s.Modules, want)
+		}
+	}
+}
