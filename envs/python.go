@@ -109,13 +109,5 @@ func writeBeside(path string, data []byte) error {
 
 // run runs argv through r with both output streams to log.
 func run(ctx context.Context, r solver.Runner, log io.Writer, argv ...string) error {
-	cmd, err := r.Cmd(ctx, argv...)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w", argv[0], err)
-	}
-	return nil
+	return r.Run(ctx, log, log, argv...)
 }

@@ -16,58 +16,7 @@ import (
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/internal/inputfile"
 	"github.com/senv-hpc/senv/jobspec"
-	"github.com/senv-hpc/senv/templates"
 )
-
-// Runner runs a command with the spec's modules loaded, as the job will.
-type Runner struct {
-	Dir        string // working directory; "" for the caller's
-	ModuleInit []string
-	Modules    []string
-	Env        []string // extra NAME=VALUE, appended to the process environment
-}
-
-// Cmd returns the command; it does not start it.
-func (r Runner) Cmd(ctx context.Context, argv ...string) (*exec.Cmd, error) {
-	if len(r.Modules) > 0 {
-		var err error
-		argv, err = templates.Activation{ModuleInit: r.ModuleInit, Modules: r.Modules}.Command(argv...)
-		if err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), r.Env...)
-	cmd.Dir = r.Dir
-	return cmd, nil
-}
-
-// Output runs the command and returns its stdout; a failure's error holds
-// the command's stderr.
-func (r Runner) Output(ctx context.Context, argv ...string) ([]byte, error) {
-	cmd, err := r.Cmd(ctx, argv...)
-	if err != nil {
-		return nil, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		if msg := indent(stderr.String()); msg != "" {
-			return out, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, msg)
-		}
-		return out, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
-	}
-	return out, nil
-}
-
-func indent(s string) string {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return ""
-	}
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
-}
 
 // RunnerFor returns the Runner for a spec under a config.
 func RunnerFor(s *Spec, cfg *config.Config) Runner {
@@ -129,6 +78,9 @@ func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, versi
 // tmp is a scratch directory the caller removes.
 func Solve(ctx context.Context, s *Spec, cfg *config.Config, tmp string) (*Lock, error) {
 	r := RunnerFor(s, cfg)
+	// The tools' own temp files (pip's build and unpack dirs) go in tmp
+	// too, so that removing tmp, or sweeping it after a crash, removes them.
+	r.Env = append(r.Env, "TMPDIR="+tmp)
 	l := &Lock{Version: LockVersion, SpecKey: s.Key(), Manager: s.Manager, Modules: s.Modules, Platform: s.Platform, SystemSite: s.SystemSite,
 		IndexURL: s.IndexURL, ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks, NoIndex: s.NoIndex, Channels: s.Channels}
 	var err error
@@ -427,14 +379,9 @@ func solveUV(ctx context.Context, l *Lock, s *Spec, r Runner, uv string, sources
 	for _, h := range s.fileTrustedHosts {
 		args = append(args, "--trusted-host", h)
 	}
-	cmd, err := r.Cmd(ctx, append(args, sources...)...)
-	if err != nil {
-		return err
-	}
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("failed to solve with uv: %s: %w\n%s", strings.Join(cmd.Args, " "), err, indent(stderr.String()))
+	if err := r.Run(ctx, nil, &stderr, append(args, sources...)...); err != nil {
+		return fmt.Errorf("failed to solve with uv: %w\n%s", err, indent(stderr.String()))
 	}
 	if err := uvIgnored(stderr.String()); err != nil {
 		return err

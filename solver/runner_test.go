@@ -1,0 +1,159 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A tool that starts a long-lived child, writes the child's pid to $1 and
+// waits: the child is what must not outlive the run.
+const spawner = `sleep 300 >/dev/null 2>&1 & echo $! >"$1"; wait`
+
+// TestRunnerKillsGroup: when the run ends early, by context cancel or
+// because the process that ran the tool was SIGKILLed, no process the tool
+// started survives. The SIGKILL case runs the Runner in a child test
+// process (helperRun) and SIGKILLs that process alone, not its group.
+func TestRunnerKillsGroup(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(t *testing.T, pidFile string) // runs the tool, ends the run early
+	}{
+		{name: "context cancel", end: func(t *testing.T, pidFile string) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- Runner{}.Run(ctx, nil, nil, "/bin/sh", "-c", spawner, "tool", pidFile) }()
+			waitPID(t, pidFile)
+			cancel()
+			if err := <-done; err == nil {
+				t.Error("a cancelled run returned no error")
+			}
+		}},
+		{name: "SIGKILL of the runner", end: func(t *testing.T, pidFile string) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRun$")
+			cmd.Env = append(os.Environ(), "SENV_HELPER_PIDFILE="+pidFile)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitPID(t, pidFile)
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			tc.end(t, pidFile)
+			pid := waitPID(t, pidFile)
+			deadline := time.Now().Add(10 * time.Second)
+			for alive(pid) {
+				if time.Now().After(deadline) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+					t.Fatalf("pid %d, started by the tool, outlived the run", pid)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestHelperRun is no test of its own: TestRunnerKillsGroup starts the
+// test binary with -test.run=^TestHelperRun$ as the runner process that it
+// SIGKILLs. In a normal run it returns at once.
+func TestHelperRun(t *testing.T) {
+	if pidFile := os.Getenv("SENV_HELPER_PIDFILE"); pidFile != "" {
+		helperRun(pidFile)
+		os.Exit(3)
+	}
+}
+
+// helperRun runs the spawner tool; it returns only if the tool ended
+// before the process was killed.
+func helperRun(pidFile string) {
+	_ = Runner{}.Run(context.Background(), nil, nil, "/bin/sh", "-c", spawner, "tool", pidFile)
+}
+
+// TestRunnerHold: a flock on a file in Hold stays held while the tool
+// runs, after the caller let go of its own descriptor.
+func TestRunnerHold(t *testing.T) {
+	dir := t.TempDir()
+	lockPath, release := filepath.Join(dir, "lock"), filepath.Join(dir, "release")
+	f, err := os.Create(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	started := filepath.Join(dir, "started")
+	done := make(chan error, 1)
+	go func() {
+		done <- Runner{Hold: []*os.File{f}}.Run(context.Background(), nil, nil, "/bin/sh", "-c",
+			`: >"$1"; while [ ! -e "$2" ]; do sleep 0.01; done`, "tool", started, release)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(started); err != nil; _, err = os.Stat(started) {
+		if time.Now().After(deadline) {
+			t.Fatal("the tool did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.Close()
+	tryLock := func() error {
+		g, err := os.Open(lockPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		return syscall.Flock(int(g.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err := tryLock(); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Errorf("lock while the tool runs: %v, want it held (EWOULDBLOCK)", err)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := tryLock(); err != nil {
+		t.Errorf("lock after the tool ended: %v, want it free", err)
+	}
+}
+
+// waitPID polls for the pid the tool writes to path.
+func waitPID(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tool wrote no pid to %s", path)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs (exists and is not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
