@@ -153,6 +153,10 @@ func (l *Flock) Note() {
 	_, _ = l.f.WriteAt([]byte(fmt.Sprintf("%s pid %d since %s\n", host, os.Getpid(), time.Now().Format(time.RFC3339))), 0)
 }
 
+// File is the locked file, for a child process to inherit (solver.Runner's
+// Hold): the lock then stays held until the child is gone too.
+func (l *Flock) File() *os.File { return l.f }
+
 // Release unlocks. Safe on a nil Flock.
 func (l *Flock) Release() {
 	if l != nil {

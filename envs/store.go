@@ -142,12 +142,22 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 	if err := s.Stage.Reset(j.ID); err != nil {
 		return false, err
 	}
+	scratch, err := NewScratch("build")
+	if err != nil {
+		return false, err
+	}
+	defer scratch.Remove()
+	// The tools inherit the stage lock: if senv is killed, the next builder
+	// on this node waits until they are gone too before it resets prefix.
+	r := j.Runner
+	r.Env = append(r.Env[:len(r.Env):len(r.Env)], "TMPDIR="+scratch.Path)
+	r.Hold = append(r.Hold[:len(r.Hold):len(r.Hold)], sl.File())
 	prefix := s.Stage.Prefix(j.ID)
 	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, j.Lock.PackageCount())
 	start := time.Now()
 	var out bytes.Buffer
 	stop := s.tick("building", start)
-	err = j.Backend.Create(ctx, j.Runner, j.Lock, prefix, &out)
+	err = j.Backend.Create(ctx, r, j.Lock, prefix, &out)
 	stop()
 	if err != nil {
 		_ = s.Stage.Reset(j.ID)

@@ -201,13 +201,13 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 			return l, err
 		}
 	}
-	tmp, err := os.MkdirTemp("", "senv-solve-")
+	tmp, err := envs.NewScratch("solve") // swept by the next senv if this one is killed
 	if err != nil {
-		return nil, fmt.Errorf("failed to create solve dir: %w", err)
+		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer tmp.Remove()
 	start := time.Now()
-	l, err := solver.Solve(ctx, spec, o.Config, tmp)
+	l, err := solver.Solve(ctx, spec, o.Config, tmp.Path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,97 @@
+package envs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestSweepScratch: the sweep removes the scratch dirs of owners that are
+// gone, and nothing else: not a live owner's, not another user's, not what
+// a symlink of a scratch name points at, not dirs of other names.
+func TestSweepScratch(t *testing.T) {
+	tests := []struct {
+		name     string
+		make     func(t *testing.T, tmp string) string // returns the path that is checked
+		wantGone bool
+	}{
+		{name: "owner gone", wantGone: true, make: func(t *testing.T, tmp string) string {
+			s := newScratch(t, "build")
+			s.f.Close() // what a SIGKILL does to the lock
+			return s.Path
+		}},
+		{name: "owner alive", make: func(t *testing.T, tmp string) string {
+			s := newScratch(t, "solve")
+			t.Cleanup(s.Remove)
+			return s.Path
+		}},
+		{name: "symlink to a dir", make: func(t *testing.T, tmp string) string {
+			target := filepath.Join(t.TempDir(), "victim")
+			mkdir(t, target)
+			if err := os.Symlink(target, filepath.Join(tmp, "senv-build-planted")); err != nil {
+				t.Fatal(err)
+			}
+			return target
+		}},
+		{name: "another user's", make: func(t *testing.T, tmp string) string {
+			if os.Getuid() != 0 {
+				t.Skip("needs root to make a dir of another user")
+			}
+			dir := filepath.Join(tmp, "senv-solve-other")
+			mkdir(t, dir)
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{name: "not a scratch name", make: func(t *testing.T, tmp string) string {
+			dir := filepath.Join(tmp, "senv-sbatch-123")
+			mkdir(t, dir)
+			return dir
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			path := tc.make(t, tmp)
+			SweepScratch()
+			_, err := os.Stat(path)
+			if gone := os.IsNotExist(err); gone != tc.wantGone {
+				t.Errorf("%s gone after the sweep: %v, want %v", path, gone, tc.wantGone)
+			}
+		})
+	}
+}
+
+// TestScratchRemove: Remove removes the dir and what tools left in it,
+// read-only dirs too.
+func TestScratchRemove(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	s := newScratch(t, "build")
+	ro := filepath.Join(s.Path, "pip-unpack-1", "ro")
+	mkdir(t, ro)
+	if err := os.Chmod(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	s.Remove()
+	if _, err := os.Stat(s.Path); !os.IsNotExist(err) {
+		t.Errorf("scratch dir after Remove: %v", err)
+	}
+}
+
+func newScratch(t *testing.T, kind string) *Scratch {
+	t.Helper()
+	s, err := NewScratch(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
