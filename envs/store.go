@@ -160,14 +160,23 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 	err = j.Backend.Create(ctx, r, j.Lock, prefix, &out)
 	stop()
 	if err != nil {
+		// before Reset, which frees what the step wrote
+		if se := buildSpaceError(err, out.String(), prefix, scratch.Path); se != nil {
+			err = se
+		}
 		_ = s.Stage.Reset(j.ID)
-		return false, fmt.Errorf("failed to build env %s: %w%s", j.ID, err, tail(out.String(), 30))
+		return false, fmt.Errorf("failed to build env %s: %w%s%s", j.ID, err, tail(out.String(), 30), hintLine(err))
 	}
 	j.Meta.BuildSeconds = time.Since(start).Seconds()
 	if !s.NoPack {
+		// Publish removes its partial archive on failure: measure before
+		before, _ := StatFS(s.Cache.Root)
 		m, err := s.Cache.Publish(&j.Meta, j.Lock, prefix)
 		if err != nil {
 			_ = s.Stage.Reset(j.ID)
+			if se := packSpaceError(err, before); se != nil {
+				return false, fmt.Errorf("failed to build env %s: %w%s", j.ID, se, hintLine(se))
+			}
 			return false, err
 		}
 		s.logf("env %s built in %s, packed %d files (%s) in %.1fs", j.ID, since(start).Round(100*time.Millisecond),
@@ -241,6 +250,15 @@ func since(t time.Time) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// hintLine returns "\nhint: ..." for an error that has a hint, else "".
+func hintLine(err error) string {
+	var se *SpaceError
+	if errors.As(err, &se) {
+		return "\nhint: " + se.Hint()
+	}
+	return ""
 }
 
 // tail returns the last n lines of s, indented, after a newline; "" if s is

@@ -82,8 +82,9 @@ func report(err error) int {
 }
 
 // errorLines renders err as the lines a user sees: spec errors as
-// FILE:LINE: ... with "senv: hint:" lines, others as "senv: error: ...",
-// and returns its exit code.
+// FILE:LINE: ... with "senv: hint:" lines, others as "senv: error: ..."
+// (a line of theirs that starts "hint: " as "senv: hint: ..."), and returns
+// its exit code.
 func errorLines(err error) ([]string, int) {
 	var lines []string
 	if list := jobspec.AsErrorList(err); list != nil {
@@ -110,6 +111,8 @@ func errorLines(err error) ([]string, int) {
 		case strings.TrimSpace(line) == "":
 		case strings.HasPrefix(line, "    "):
 			lines = append(lines, "senv:"+line)
+		case strings.HasPrefix(line, "hint: "):
+			lines = append(lines, "senv: "+line)
 		default:
 			lines = append(lines, "senv: error: "+line)
 		}
