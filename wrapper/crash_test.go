@@ -381,3 +381,32 @@ func TestCrashKillsBuildTools(t *testing.T) {
 		})
 	}
 }
+
+// TestGCSweepsScratch: `senv gc` removes the temp dirs a killed senv left
+// (nobody holds their lock) and keeps a live one's.
+func TestGCSweepsScratch(t *testing.T) {
+	s := newSandbox(t)
+	tmp := filepath.Join(s.dir, "tmp")
+	t.Setenv("TMPDIR", tmp) // for envs.NewScratch here, and the senv below
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	live, err := envs.NewScratch("solve") // first: it sweeps too
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Remove()
+	dead := filepath.Join(tmp, "senv-build-123")
+	if err := os.MkdirAll(filepath.Join(dead, "pip-unpack-x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := s.run("gc"); code != 0 {
+		t.Fatalf("gc: %s", errOut)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("gc left a dead run's temp dir: %v", err)
+	}
+	if _, err := os.Stat(live.Path); err != nil {
+		t.Errorf("gc removed a live run's temp dir: %v", err)
+	}
+}

@@ -84,9 +84,11 @@ func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, erro
 
 // CollectStaged removes staged envs in dir (this node's stage_dir) that no
 // process and no running Slurm job uses and that were last used more than
-// age ago. It is what the epilog runs: the epilog's own job (SLURM_JOB_ID)
-// has ended.
+// age ago, and the temp dirs that killed senv runs of this user left
+// (envs.SweepScratch). It is what the epilog runs: the epilog's own job
+// (SLURM_JOB_ID) has ended.
 func CollectStaged(dir string, age time.Duration, logf func(string, ...any)) error {
+	envs.SweepScratch()
 	stage, err := envs.OpenStage(dir, nil)
 	if err != nil {
 		return err

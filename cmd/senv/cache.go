@@ -215,9 +215,10 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "remove environments not used for a while; never one in use",
-		Description: `Removes cache entries last used before --older-than (damaged ones too), and
+		Description: `Removes cache entries last used before --older-than (damaged ones too),
 staged envs on this node that no running process holds and no running Slurm
-job staged (squeue tells which still run). Locks (solve results) are kept.
+job staged (squeue tells which still run), and the temp dirs that killed senv
+runs left. Locks (solve results) are kept.
 
 Examples:
    senv gc --older-than 30d --dry-run
@@ -266,6 +267,7 @@ Examples:
 				logf("removed %s %s", what, m.ID)
 			}
 			if !c.Bool("dry-run") {
+				envs.SweepScratch()
 				jobs := &envs.SlurmJobs{Warn: func(msg string) { logf("warning: %s", msg) }}
 				if shared, ok := sharedStage(cfg, cache); ok {
 					if err := shared.Collect(age, jobs, logger(c)); err != nil {
