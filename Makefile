@@ -8,7 +8,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # child processes): run once, not again under the race detector
 REAL_CONDA_TESTS := ^(TestCondaBackendConformance|TestCondaPipConformance|TestCondaLockFiles|TestCondaEnvironmentYMLPip|TestCondaRealBinary)$$
 
-.PHONY: build test unit e2e lint fuzz bench testbed testbed-stop
+.PHONY: build test unit e2e lint fuzz stress bench testbed testbed-stop
 
 # urfave_cli_no_docs leaves out urfave/cli's man-page generator, whose
 # markdown tables cost every start 0.6 ms of package init
@@ -20,8 +20,10 @@ lint:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
+	$(GO) vet -tags stress ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(STATICCHECK) -tags e2e ./e2e/
+	$(GO) run $(STATICCHECK) -tags stress ./...
 	shellcheck e2e/testbed/*.sh bench/*.sh .ci/run
 
 # unit, golden, process (concurrency, crash, gc) tests: no cluster needed
@@ -39,6 +41,13 @@ e2e:
 fuzz:
 	$(GO) test ./jobspec/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./templates/ -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+
+# stress loops (tag stress, tests named TestStress*; not part of test): SIGKILL
+# of senv at random points, cold herds, gc under load. Counts come from
+# SENV_STRESS_* (see wrapper/stress_test.go); each test prints
+# "NAME: N trials, M failures".
+stress:
+	$(GO) test -tags stress -count=1 -timeout 30m -run '^TestStress' -v ./...
 
 test: lint unit e2e fuzz
 
