@@ -12,18 +12,21 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/senv-hpc/senv/templates"
 )
 
 // Runner runs build and solve tools with the spec's modules loaded, as the
 // job will. A Runner is plain data, safe to copy and to use concurrently.
 //
-// Nothing a tool starts outlives senv. Every tool runs under a supervising
-// shell (templates.Supervise) that leads a process group of its own and that
-// the kernel signals when senv dies, even by SIGKILL; the shell then kills
-// the group. Cancelling the context kills the group too. Without this, pip
-// and venv went on writing into a prefix after senv was killed, and the
-// next run's rebuild failed with "directory not empty".
+// Nothing a tool starts outlives its run, or senv. Every tool runs under a
+// supervising shell (templates.Supervise) that leads a process group of its
+// own and that the kernel signals when senv dies, even by SIGKILL; the shell
+// then kills the group. Cancelling the context kills the group, and so does
+// the end of the run (what the tool left behind). Without this, pip and
+// venv went on writing into a prefix after senv was killed, and the next
+// run's rebuild failed with "directory not empty".
 type Runner struct {
 	Dir        string // working directory; "" for the caller's
 	ModuleInit []string
@@ -37,7 +40,8 @@ type Runner struct {
 }
 
 // waitDelay bounds how long Wait waits for a tool's output pipes after the
-// tool exited or was cancelled (a straggler may hold them open).
+// tool exited or was cancelled (a process out of the group, which a tool
+// may start with setsid, may hold them open).
 const waitDelay = 5 * time.Second
 
 // command returns the supervised command; it does not start it.
@@ -62,18 +66,33 @@ func (r Runner) command(ctx context.Context, argv ...string) (*exec.Cmd, error) 
 	return cmd, nil
 }
 
-// runLocked runs cmd to completion on one locked OS thread. The kernel sends
-// the parent-death signal when the *thread* that forked the child exits,
-// not the process. Go threads seldom exit, but one does when a goroutine
-// that locked it returns without unlocking, and any goroutine may be
-// running on the thread that forked an unlocked child: that child would be
-// killed for nothing. Holding this goroutine on its thread from fork to
-// wait keeps the forking thread alive, and ours, for the child's whole
-// life; after Wait there is no child to signal.
+// runLocked runs cmd to completion on one locked OS thread, then kills
+// whatever the tool left running in its process group.
+//
+// The kernel sends the parent-death signal when the *thread* that forked
+// the child exits, not the process. Go threads seldom exit, but one does
+// when a goroutine that locked it returns without unlocking, and any
+// goroutine may be running on the thread that forked an unlocked child:
+// that child would be killed for nothing. Holding this goroutine on its
+// thread from fork to wait keeps the forking thread alive, and ours, for
+// the child's whole life.
+//
+// The supervisor is waited for without being reaped (WNOWAIT): while it is
+// a zombie its pid, which is the group's id, cannot be reused, so the kill
+// of the group reaches only the tool's leftovers (which would otherwise
+// write on into an env being packed, and hold a lock passed in Hold).
 func runLocked(cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	return cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	return cmd.Wait()
 }
 
 // Run runs argv with its output streams to stdout and stderr (nil discards

@@ -17,9 +17,9 @@ import (
 // waits: the child is what must not outlive the run.
 const spawner = `sleep 300 >/dev/null 2>&1 & echo $! >"$1"; wait`
 
-// TestRunnerKillsGroup: when the run ends early, by context cancel or
-// because the process that ran the tool was SIGKILLed, no process the tool
-// started survives. The SIGKILL case runs the Runner in a child test
+// TestRunnerKillsGroup: no process a tool started outlives its run: not
+// when the tool exits, and not when the run ends early, by context cancel
+// or because the process that ran the tool was SIGKILLed. The SIGKILL case runs the Runner in a child test
 // process (helperRun) and SIGKILLs that process alone, not its group.
 func TestRunnerKillsGroup(t *testing.T) {
 	tests := []struct {
@@ -34,6 +34,12 @@ func TestRunnerKillsGroup(t *testing.T) {
 			cancel()
 			if err := <-done; err == nil {
 				t.Error("a cancelled run returned no error")
+			}
+		}},
+		{name: "the tool exits and leaves its child", end: func(t *testing.T, pidFile string) {
+			script := `sleep 300 >/dev/null 2>&1 & echo $! >"$1"`
+			if err := (Runner{}).Run(context.Background(), nil, nil, "/bin/sh", "-c", script, "tool", pidFile); err != nil {
+				t.Fatal(err)
 			}
 		}},
 		{name: "SIGKILL of the runner", end: func(t *testing.T, pidFile string) {

@@ -7,9 +7,3 @@
 trap 'kill -KILL 0' TERM
 "$@" &
 wait "$!"
-status=$?
-# The tool is done: end whatever it left running in the group (it may not
-# write on after the env is packed), without ending this shell.
-trap '' TERM
-kill -TERM 0 2>/dev/null
-exit "$status"
