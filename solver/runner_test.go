@@ -163,3 +163,27 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// TestRunnerModules: with modules, the tool runs after `module load`, under
+// the supervisor, and its output and status come back. The module system
+// is a stand-in (Lmod itself is driven in the e2e tests).
+func TestRunnerModules(t *testing.T) {
+	dir := t.TempDir()
+	initScript := filepath.Join(dir, "init.sh")
+	if err := os.WriteFile(initScript, []byte(`module() { echo "$*" >>"$MODULE_LOG"; }`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "log")
+	r := Runner{ModuleInit: []string{initScript}, Modules: []string{"gcc/12"}, Env: []string{"MODULE_LOG=" + log}}
+	out, err := r.Output(context.Background(), "/bin/sh", "-c", `echo "out $1"; exit 0`, "tool", "a b")
+	if err != nil || string(out) != "out a b\n" {
+		t.Errorf("Output = %q, %v", out, err)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "load gcc/12\n" {
+		t.Errorf("module calls %q, want one load of gcc/12", b)
+	}
+	if _, err := r.Output(context.Background(), "/bin/sh", "-c", "echo oops >&2; exit 3"); err == nil ||
+		!strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "    oops") {
+		t.Errorf("a failing tool: %v, want its status and stderr", err)
+	}
+}
