@@ -25,7 +25,7 @@ import (
 // the defaults finish in a few minutes on 2 CPUs. Each prints
 // "NAME: N trials, M failures" and fails when M > 0, after all its trials.
 //
-//	SENV_STRESS_CRASH_TRIALS  SIGKILLs of senv in TestStressCrash (default 12)
+//	SENV_STRESS_CRASH_TRIALS  SIGKILLs of senv in TestStressCrash (default 20)
 //	SENV_STRESS_HERD_ROUNDS   cold herds in TestStressHerd (default 3)
 //	SENV_STRESS_HERD_SIZE     concurrent runs per herd (default 16)
 //	SENV_STRESS_GC_RUNS       runs in TestStressGC, under a gc loop (default 48)
@@ -103,7 +103,7 @@ func (s *sandbox) waitNoProcs(pgid int) error {
 // entry may be visible, and a clean run must succeed; at the end no temp
 // dir of any run is left.
 func TestStressCrash(t *testing.T) {
-	trials := stressCount("SENV_STRESS_CRASH_TRIALS", 12)
+	trials := stressCount("SENV_STRESS_CRASH_TRIALS", 20)
 	s := newSandbox(t)
 	if _, err := wheelhouse.Build(s.wh, wheelhouse.Wheel{Name: "bulk", Version: "1.0", Modules: 1500}); err != nil {
 		t.Fatal(err)
