@@ -154,7 +154,7 @@ type corpusCase struct {
 }
 
 // testTmpRe matches a test's temp dir (t.TempDir), which differs per run.
-var testTmpRe = regexp.MustCompile(`/tmp/Test[^/\s]+/[0-9]+`)
+var testTmpRe = regexp.MustCompile(regexp.QuoteMeta(os.TempDir()) + `/Test[^/\s]+/[0-9]+`)
 
 // pythonArgRe matches the interpreter a solve ran with, which differs per machine.
 var pythonArgRe = regexp.MustCompile(`--python \S+`)
