@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -102,22 +100,4 @@ func dirInfo(dir string) string {
 	}
 	abs, _ := filepath.Abs(dir)
 	return fmt.Sprintf("%s mode %v", abs, info.Mode().Perm())
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print version and build info",
-		Description: `Example:
-   senv version`,
-		Action: func(c *cli.Context) error {
-			info := []string{"senv " + version}
-			if commit != "" {
-				info = append(info, "commit "+commit)
-			}
-			info = append(info, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
-			_, err := fmt.Fprintln(c.App.Writer, strings.Join(info, " "))
-			return err
-		},
-	}
 }
