@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
@@ -39,7 +40,7 @@ func TestVersionLine(t *testing.T) {
 }
 
 // TestVersionBuilt builds the real binary from a clone of this checkout
-// four ways and runs `senv version`: with make build (which stamps the
+// (with the tree's uncommitted files committed in it) four ways and runs `senv version`: with make build (which stamps the
 // commit with -ldflags), with other -ldflags, with a plain go build (the
 // commit the go command records), and without VCS info. A clone, not this
 // tree: the go command records nothing in a linked git worktree (its .git
@@ -57,6 +58,27 @@ func TestVersionBuilt(t *testing.T) {
 	clone := filepath.Join(t.TempDir(), "senv")
 	if out, err := exec.Command("git", "clone", "-q", strings.TrimSpace(string(top)), clone).CombinedOutput(); err != nil {
 		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	// the clone gets this tree's files as they are now, committed, so that
+	// what is tested is the code under test, not the last commit
+	files, err := exec.Command("git", "-C", strings.TrimSpace(string(top)), "ls-files", "-z", "-co", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Split(strings.TrimSuffix(string(files), "\x00"), "\x00") {
+		data, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(top)), f))
+		if err != nil {
+			continue // deleted in the tree
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(clone, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(clone, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitAll := exec.Command("sh", "-c", "git add -A && { git diff --cached --quiet || git -c user.name=t -c user.email=t@t commit -qm tree; }")
+	commitAll.Dir = clone
+	if out, err := commitAll.CombinedOutput(); err != nil {
+		t.Fatalf("git commit in the clone: %v\n%s", err, out)
 	}
 	head, err := exec.Command("git", "-C", clone, "rev-parse", "HEAD").Output()
 	if err != nil {
