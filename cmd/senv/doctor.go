@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	
+
 	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"

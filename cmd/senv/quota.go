@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
@@ -117,18 +120,31 @@ func fitQuota(c *cli.Context, cfg *config.Config, cache envs.Cache, stage envs.S
 		return err
 	}
 	jobs := &envs.SlurmJobs{Warn: func(msg string) { logf("warning: %s", msg) }}
+	notOurs := map[string]error{} // in a lab cache, other members' entries
 	remove := func(e envs.QuotaEnv) (bool, error) {
 		in := stage
 		if e.StageNone {
 			in = shared
 		}
 		if dryRun {
+			if dir := cache.Entry(e.ID); !e.StageNone && unix.Access(dir, unix.W_OK) != nil {
+				notOurs[e.ID] = fmt.Errorf("no write access to %s", dir) // rename needs it
+				return false, nil
+			}
 			return !in.InUse(e.ID, jobs), nil
 		}
+		var removed bool
+		var err error
 		if e.StageNone {
-			return shared.RemoveUnused(e.ID, jobs)
+			removed, err = shared.RemoveUnused(e.ID, jobs)
+		} else {
+			removed, err = cache.RemoveUnused(e.ID, stage, jobs)
 		}
-		return cache.RemoveUnused(e.ID, stage, jobs)
+		if errors.Is(err, fs.ErrPermission) {
+			notOurs[e.ID] = err
+			return false, nil
+		}
+		return removed, err
 	}
 	r, err := envs.FitQuota(total, candidates, q, remove)
 	if err != nil {
@@ -151,8 +167,15 @@ func fitQuota(c *cli.Context, cfg *config.Config, cache envs.Cache, stage envs.S
 			logf("%s", line)
 		}
 	}
+	inUse := 0
 	for _, e := range r.InUse {
-		logf("kept env %s (%s, last used %s): in use on this node", e.ID, size(e.Usage.Bytes), e.LastUsed.Local().Format("2006-01-02 15:04"))
+		why := "in use on this node"
+		if err := notOurs[e.ID]; err != nil {
+			why = fmt.Sprintf("not yours to remove (%v); its owner can", err)
+		} else {
+			inUse++
+		}
+		logf("kept env %s (%s, last used %s): %s", e.ID, size(e.Usage.Bytes), e.LastUsed.Local().Format("2006-01-02 15:04"), why)
 	}
 	after, done := "after", "removed"
 	if dryRun {
@@ -160,9 +183,9 @@ func fitQuota(c *cli.Context, cfg *config.Config, cache envs.Cache, stage envs.S
 	}
 	logf("cache %s: %s, %d inodes before; %s, %d inodes %s (cap %s): %d env(s) %s, %d kept in use",
 		cache.Root, size(r.Before.Bytes), r.Before.Inodes, size(r.After.Bytes), r.After.Inodes, after,
-		describeQuota(q), len(r.Removed), done, len(r.InUse))
+		describeQuota(q), len(r.Removed), done, inUse)
 	if !q.Fits(r.After) {
-		logf("warning: the cache is still over the cap: what is left is in use, or is not an env (locks, tmp/); see senv ls")
+		logf("warning: the cache is still over the cap: what is left is in use, not yours, or not an env (locks, tmp/); see senv ls")
 	}
 	return nil
 }
