@@ -13,7 +13,7 @@ REAL_CONDA_TESTS := ^(TestCondaBackendConformance|TestCondaPipConformance|TestCo
 # the commit (with -dirty for uncommitted changes to tracked files) and, when
 # HEAD is tagged, the tag are stamped into `senv version` (main.commit,
 # main.version); override with `make build VERSION=1.2 COMMIT=...`
-COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+COMMIT ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; })
 VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null)
 LDFLAGS := $(if $(COMMIT),-X main.commit=$(COMMIT)) $(if $(VERSION),-X main.version=$(VERSION))
 

@@ -104,7 +104,13 @@ func moduleReset(words []string) (reset, bool) {
 	if i >= len(words) || (words[i] != "purge" && words[i] != "restore" && words[i] != "reset") {
 		return reset{}, false
 	}
-	return reset{text: strings.Join(words[start:i+1], " "), sub: words[i], force: force}, true
+	end := i + 1
+	for _, w := range words[end:] { // Lmod takes options after the subcommand too
+		if w == "--force" || w == "-f" {
+			force, end = true, len(words)
+		}
+	}
+	return reset{text: strings.Join(words[start:end], " "), sub: words[i], force: force}, true
 }
 
 // shellKeywords may come before a command's name.

@@ -24,6 +24,7 @@ func TestModuleResets(t *testing.T) {
 		{name: "purge", env: "#ENV module gcc/12\n", payload: "module purge\n", want: []string{"3: module purge"}},
 		{name: "force purge", env: "#ENV module gcc/12\n", payload: "module --force purge\n", want: []string{"3: module --force purge"}},
 		{name: "ml purge", env: "#ENV module gcc/12\n", payload: "ml purge\n", want: []string{"3: ml purge"}},
+		{name: "force after purge", env: "#ENV module gcc/12\n", payload: "module purge --force\n", want: []string{"3: module purge --force"}},
 		{name: "restore and reset", env: "#ENV module gcc/12\n", payload: "module restore lab\nml -q reset\n",
 			want: []string{"3: module restore", "4: ml -q reset"}},
 		{name: "after operators and keywords", env: "#ENV module gcc/12\n",
@@ -50,6 +51,9 @@ func TestModuleResets(t *testing.T) {
 				got = append(got, strings.TrimPrefix(w.Pos.String(), "job.sh:")+": "+cmd)
 				if !strings.Contains(w.Hint, "#ENV module") {
 					t.Errorf("%s: hint %q does not point at #ENV module", w.Pos, w.Hint)
+				}
+				if strings.Contains(cmd, "force") != strings.Contains(w.Hint, "sticky") {
+					t.Errorf("%s: %q with hint %q: the sticky-modules note belongs to --force only", w.Pos, cmd, w.Hint)
 				}
 			}
 			if !reflect.DeepEqual(got, tc.want) {
