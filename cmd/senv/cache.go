@@ -263,7 +263,8 @@ With --max-size and/or --max-inodes (a quota), gc removes cache entries and
 "stage none" envs, least recently used first (by the cache's last-used
 stamp), until the cache dir takes no more than that; an env in use on this
 node (leased by a running process, being staged, or staged by a Slurm job
-that still runs) is kept however old it is, and the next one goes instead.
+that still runs; inside a job, that job's own envs too) is kept however old
+it is, and the next one goes instead.
 It prints each env removed, the envs kept in use, and the cache's usage
 before and after. The age rule then applies only if --older-than is given
 too. Staged copies on this node are left to the age rule. SIZE is bytes
