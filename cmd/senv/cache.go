@@ -301,6 +301,9 @@ Examples:
 					return err
 				}
 				if !c.IsSet("older-than") {
+					if !c.Bool("dry-run") {
+						envs.SweepScratch() // what gc always does
+					}
 					return nil
 				}
 			}
