@@ -10,10 +10,17 @@ REAL_CONDA_TESTS := ^(TestCondaBackendConformance|TestCondaPipConformance|TestCo
 
 .PHONY: build test unit e2e lint fuzz stress bench testbed testbed-stop
 
+# the commit (with -dirty for uncommitted changes to tracked files) and, when
+# HEAD is tagged, the tag are stamped into `senv version` (main.commit,
+# main.version); override with `make build VERSION=1.2 COMMIT=...`
+COMMIT ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; })
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null)
+LDFLAGS := $(if $(COMMIT),-X main.commit=$(COMMIT)) $(if $(VERSION),-X main.version=$(VERSION))
+
 # urfave_cli_no_docs leaves out urfave/cli's man-page generator, whose
 # markdown tables cost every start 0.6 ms of package init
 build:
-	$(GO) build -tags urfave_cli_no_docs -o bin/senv ./cmd/senv
+	$(GO) build -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)' -o bin/senv ./cmd/senv
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

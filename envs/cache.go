@@ -88,8 +88,15 @@ func OpenCache(dir string, trust *Trust) (Cache, error) {
 	if err := checkDir(dir, false); err != nil {
 		return c, err
 	}
+	shared := groupShared(c.Root)
+	if shared {
+		shareDir(c.Root)
+	}
 	for _, sub := range []string{"envs", "locks", "build", "tmp"} {
 		_ = os.Mkdir(filepath.Join(c.Root, sub), 0o755)
+		if shared {
+			shareDir(filepath.Join(c.Root, sub))
+		}
 	}
 	if err := c.checkLayout(dir); err != nil {
 		return c, fmt.Errorf("failed to open cache %s: %w", dir, err)
@@ -369,6 +376,9 @@ func (c Cache) SolveLock(specKey string, timeout time.Duration, onWait func(msg 
 
 func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
 	path := filepath.Join(c.Root, "build", name+".lock")
+	if groupShared(c.Root) {
+		shareFile(path) // other members must open it too
+	}
 	l, err := lockFile(path, unix.LOCK_EX, timeout, func() {
 		if onWait != nil {
 			onWait(fmt.Sprintf("waiting for %s, who is %s (up to %s)", holder(path), doing, timeout))

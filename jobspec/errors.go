@@ -57,10 +57,12 @@ func (l ErrorList) Error() string {
 }
 
 // Warning is a problem that does not stop the script from running, such as
-// an #ENV line after the header.
+// an #ENV line after the header. Hint, when set, tells the user what to
+// do about it.
 type Warning struct {
-	Pos Pos    `json:"pos"`
-	Msg string `json:"msg"`
+	Pos  Pos    `json:"pos"`
+	Msg  string `json:"msg"`
+	Hint string `json:"hint,omitempty"`
 }
 
 func (w Warning) String() string { return fmt.Sprintf("%s: warning: %s", w.Pos, w.Msg) }

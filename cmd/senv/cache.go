@@ -58,9 +58,10 @@ func envIDs(c *cli.Context) ([]string, error) {
 // lsEntry is one row of `senv ls`.
 type lsEntry struct {
 	*envs.Meta
-	LastUsed  time.Time `json:"last_used"`
-	Staged    bool      `json:"staged_here"`
-	StageNone bool      `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
+	LastUsed  time.Time   `json:"last_used"`
+	Staged    bool        `json:"staged_here"`
+	StageNone bool        `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
+	Disk      *envs.Usage `json:"disk,omitempty"`       // what it takes in the cache (an entry, or the stage none env)
 }
 
 func lsCommand() *cli.Command {
@@ -74,14 +75,38 @@ cannot use is listed as DAMAGED with the reason: unreadable metadata
 (remove it with senv rm ID) or an owner you do not trust (see
 trusted_owners).
 
+After the table, the totals: what the cache (all of cache_dir's v1/,
+"stage none" envs included), its "stage none" dir, and this node's stage
+dir take on disk, in allocated bytes and inodes, as a quota counts them
+(K, M, G are powers of 1024). --json prints the envs as a JSON array (each
+with "disk": its bytes and inodes in the cache); --totals prints only the
+totals (with --json, as a JSON array of {kind, dir, envs, bytes, inodes}).
+
 Examples:
    senv ls
-   senv ls --json | jq '.[] | select(.staged_here) | .id'`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+   senv ls --totals
+   senv ls --json | jq '.[] | select(.staged_here) | .id'
+   senv ls --totals --json | jq '.[] | select(.kind == "cache") | .inodes'`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "totals", Usage: "print only the totals of the cache and stage dirs"},
+		},
 		Action: func(c *cli.Context) error {
 			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("totals") {
+				ts, err := totals(cfg, cache, stage)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(c.App.Writer)
+					enc.SetIndent("", "  ")
+					return enc.Encode(ts)
+				}
+				return printTotals(c.App.Writer, ts)
 			}
 			metas, err := cache.List()
 			if err != nil {
@@ -90,6 +115,9 @@ Examples:
 			rows := make([]lsEntry, len(metas))
 			for i, m := range metas {
 				rows[i] = lsEntry{Meta: m, LastUsed: cache.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
+				if u, err := envs.DiskUsage(cache.Entry(m.ID)); err == nil {
+					rows[i].Disk = &u
+				}
 			}
 			if shared, ok := sharedStage(cfg, cache); ok {
 				staged, err := shared.List()
@@ -98,8 +126,11 @@ Examples:
 				}
 				for _, e := range staged {
 					if e.Ready {
-						rows = append(rows, lsEntry{Meta: &envs.Meta{ID: e.ID, Prefix: shared.Prefix(e.ID)},
-							LastUsed: e.Modified, StageNone: true})
+						row := lsEntry{Meta: &envs.Meta{ID: e.ID, Prefix: shared.Prefix(e.ID)}, LastUsed: e.Modified, StageNone: true}
+						if u, err := envs.DiskUsage(shared.Prefix(e.ID)); err == nil {
+							row.Disk = &u
+						}
+						rows = append(rows, row)
 					}
 				}
 			}
@@ -126,7 +157,15 @@ Examples:
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
 					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			ts, err := totals(cfg, cache, stage)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer)
+			return printTotals(c.App.Writer, ts)
 		},
 	}
 }
@@ -220,11 +259,28 @@ staged envs on this node that no running process holds and no running Slurm
 job staged (squeue tells which still run), and the temp dirs that killed senv
 runs left. Locks (solve results) are kept.
 
+With --max-size and/or --max-inodes (a quota), gc removes cache entries and
+"stage none" envs, least recently used first (by the cache's last-used
+stamp), until the cache dir takes no more than that; an env in use on this
+node (leased by a running process, being staged, or staged by a Slurm job
+that still runs; inside a job, that job's own envs too) is kept however old
+it is, and the next one goes instead.
+It prints each env removed, the envs kept in use, and the cache's usage
+before and after. The age rule then applies only if --older-than is given
+too. Staged copies on this node are left to the age rule. SIZE is bytes
+with K, M, G, T suffixes (powers of 1024); N is a count (200000, 200k, 2M).
+Use on other nodes cannot be seen: a job there runs from its own staged
+copy, and a later job whose entry was removed builds it again.
+
 Examples:
    senv gc --older-than 30d --dry-run
-   senv gc --older-than 0`,
+   senv gc --older-than 0
+   senv gc --max-size 50G --dry-run
+   senv gc --max-size 500M --max-inodes 100k`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "older-than", Value: "30d", Usage: "age of last use, e.g. 30d, 12h, 0"},
+			&cli.StringFlag{Name: "max-size", Usage: "remove least recently used envs until the cache takes at most `SIZE` (e.g. 50G, 500M)"},
+			&cli.StringFlag{Name: "max-inodes", Usage: "remove least recently used envs until the cache takes at most `N` inodes"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "only print what would be removed"},
 		},
 		Action: func(c *cli.Context) error {
@@ -232,9 +288,24 @@ Examples:
 			if err != nil {
 				return usagef("--older-than %q: %v", c.String("older-than"), err)
 			}
+			q, err := quotaFlags(c)
+			if err != nil {
+				return err
+			}
 			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
+			}
+			if q != (envs.Quota{}) {
+				if err := fitQuota(c, cfg, cache, stage, q, c.Bool("dry-run")); err != nil {
+					return err
+				}
+				if !c.IsSet("older-than") {
+					if !c.Bool("dry-run") {
+						envs.SweepScratch() // what gc always does
+					}
+					return nil
+				}
 			}
 			cutoff := time.Now().Add(-age)
 			metas, err := cache.List()

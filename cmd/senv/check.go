@@ -20,6 +20,10 @@ func checkCommand() *cli.Command {
 		ArgsUsage: "SCRIPT...",
 		Description: `Exits 0 when every script is valid, 2 otherwise. Each error is printed as
 FILE:LINE: #ENV KEY: message, followed by a "senv: hint:" line where one helps.
+Warnings (exit 0) name lines that senv runs but that likely break the job: a
+payload command that unloads the modules senv loaded before it (module purge,
+module --force purge, ml purge, module restore, module reset). senv sbatch
+prints the same warnings.
 
 Examples:
    senv check train.sh
@@ -72,14 +76,13 @@ func checkScript(c *cli.Context, cfg *config.Config, path string) (*jobspec.Scri
 		}
 		return nil, jobspec.ErrorList{{Pos: jobspec.Pos{File: path}, Msg: err.Error()}}
 	}
-	for _, w := range s.Warnings {
-		fmt.Fprintln(stderr, w.String())
-	}
+	abs, _ := filepath.Abs(path)
+	dir := filepath.Dir(abs)
+	s.Warnings = append(s.Warnings, check.ModuleResets(s, cfg, dir)...)
+	printWarnings(s.Warnings)
 	if s.Shebang == "" && len(s.Header)+len(s.Payload) > 0 {
 		fmt.Fprintf(stderr, "%s:1: warning: no #! line; sbatch refuses such a script (add #!/bin/bash)\n", path)
 	}
-	abs, _ := filepath.Abs(path)
-	dir := filepath.Dir(abs)
 	if errs := check.Spec(s, cfg, dir, path); len(errs) > 0 {
 		return s, errs
 	}
@@ -93,4 +96,14 @@ func checkScript(c *cli.Context, cfg *config.Config, path string) (*jobspec.Scri
 		fmt.Fprintln(stderr, w)
 	}
 	return s, nil
+}
+
+// printWarnings prints warnings on stderr, each followed by its hint.
+func printWarnings(ws []jobspec.Warning) {
+	for _, w := range ws {
+		fmt.Fprintln(stderr, w.String())
+		if w.Hint != "" {
+			fmt.Fprintln(stderr, "senv: hint: "+w.Hint)
+		}
+	}
 }

@@ -5,12 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
@@ -24,7 +21,11 @@ func doctorCommand() *cli.Command {
 		Description: `Prints each configuration key, its value and where it came from (default,
 a config file, an SENV_* variable or a flag), then checks the cache and stage
 dirs (owner, mode, free space, file locks), the module system and the Python
-tools. Exits 1 if a check fails.
+tools. Exits 1 if a check fails. For the cache and stage dirs it shows the
+free space and free inodes of their filesystems (statfs), and warns when
+less than 5% of either is left. That is the filesystem's headroom: a user,
+group or project quota may be lower (see quota -s, lfs quota or mmlsquota,
+and senv gc --max-size).
 
 Examples:
    senv doctor
@@ -67,8 +68,10 @@ Examples:
 			if err == nil {
 				result("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
 			}
+			spaceLine(c.App.Writer, "cache space", cfg.CacheDir)
 			_, err = envs.OpenStage(cfg.StageDir, trust)
 			result("stage_dir", err, dirInfo(cfg.StageDir))
+			spaceLine(c.App.Writer, "stage space", cfg.StageDir)
 			if init := check.ModuleInit(cfg); init != "" {
 				result("modules", nil, "init script found ("+init+")")
 			} else {
@@ -89,35 +92,12 @@ Examples:
 	}
 }
 
-// dirInfo describes a directory: mode, owner and free space.
+// dirInfo describes a directory: path and mode.
 func dirInfo(dir string) string {
 	info, err := os.Stat(dir)
 	if err != nil {
 		return err.Error()
 	}
-	var fs unix.Statfs_t
-	free := "?"
-	if unix.Statfs(dir, &fs) == nil {
-		free = fmt.Sprintf("%.1f GiB free", float64(fs.Bavail)*float64(fs.Bsize)/(1<<30))
-	}
 	abs, _ := filepath.Abs(dir)
-	return fmt.Sprintf("%s mode %v, %s", abs, info.Mode().Perm(), free)
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print version and build info",
-		Description: `Example:
-   senv version`,
-		Action: func(c *cli.Context) error {
-			info := []string{"senv " + version}
-			if commit != "" {
-				info = append(info, "commit "+commit)
-			}
-			info = append(info, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
-			_, err := fmt.Fprintln(c.App.Writer, strings.Join(info, " "))
-			return err
-		},
-	}
+	return fmt.Sprintf("%s mode %v", abs, info.Mode().Perm())
 }

@@ -27,7 +27,9 @@ const (
 	exitUsage = 2 // usage or spec error
 )
 
-// version and commit are set with -ldflags at release builds.
+// version and commit are stamped by `make build` with -ldflags
+// "-X main.version=... -X main.commit=..."; versionLine falls back on the
+// commit the go command records when commit is empty.
 var (
 	version = "0.1.0-dev"
 	commit  = ""

@@ -169,6 +169,7 @@ func sbatch(c *cli.Context, raw []string) error {
 	if errs := check.Spec(s, cfg, dir, path); len(errs) > 0 {
 		return errs
 	}
+	printWarnings(check.ModuleResets(s, cfg, dir))
 	envID, err := prepareForSubmit(c, s, path, a.hasWrap, cfg)
 	if err != nil {
 		return err
