@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"path"
 	"regexp"
 	"runtime"
 	"strings"
 
+	"github.com/senv-hpc/senv/internal/inputfile"
 	"github.com/senv-hpc/senv/jobspec"
 	"gopkg.in/yaml.v3"
 )
@@ -309,7 +309,7 @@ func lockError(path string, line int, msg string) error {
 // addLockFile reads a *.lock file: pixi.lock, or an explicit list as
 // conda-lock writes per platform (conda-linux-64.lock).
 func (s *Spec) addLockFile(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, maxLockSize)
 	if err != nil {
 		return fileError("file", path, err)
 	}

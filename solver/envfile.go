@@ -1,8 +1,7 @@
 package solver
 
 import (
-	"os"
-
+	"github.com/senv-hpc/senv/internal/inputfile"
 	"github.com/senv-hpc/senv/jobspec"
 )
 
@@ -12,7 +11,7 @@ import (
 func (s *Spec) addEnvFile(path string, env *jobspec.Env) error {
 	switch jobspec.FileKind(path) {
 	case "requirements":
-		if data, err := os.ReadFile(path); err == nil && isExplicitFile(data) {
+		if data, err := inputfile.Read(path, maxRequirementsSize); err == nil && isExplicitFile(data) {
 			return s.addExplicitFile(path, data)
 		}
 		return s.addRequirementsFile(path, "file")

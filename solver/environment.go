@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/senv-hpc/senv/internal/inputfile"
 	"github.com/senv-hpc/senv/jobspec"
 	"gopkg.in/yaml.v3"
 )
@@ -32,7 +33,7 @@ var (
 // prefix are ignored with a warning: senv decides where the env lives.
 // Errors are *jobspec.Error at the file's line.
 func (s *Spec) addEnvironmentYAML(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, maxLockSize)
 	if err != nil {
 		return fileError("file", path, err)
 	}

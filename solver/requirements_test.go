@@ -208,3 +208,24 @@ func TestManagerReadsRefused(t *testing.T) {
 		t.Errorf("prefer-binary with pip: %v", err)
 	}
 }
+
+// TestEnvFilesBounded (issue 11 item 3): every kind of #ENV file behind a
+// symlink to /dev/zero or a FIFO is refused at once, with no read.
+func TestEnvFilesBounded(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"environment.yml", "pyproject.toml", "pylock.toml", "pixi.lock", "req.txt"} {
+		for _, target := range []string{"/dev/zero", filepath.Join(dir, "fifo")} {
+			link := filepath.Join(dir, "sub-"+filepath.Base(target), name)
+			os.MkdirAll(filepath.Dir(link), 0o755)
+			os.Symlink(target, link)
+			_, err := Canonicalize(&jobspec.Env{File: link}, dir, cfg)
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s -> %s: %v", name, target, err)
+			}
+		}
+	}
+}
