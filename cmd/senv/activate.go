@@ -43,16 +43,7 @@ rendered script runs this; you can too:
 			default:
 				return usagef("unknown format %q (sh, bash, env, json, task-prolog)", format)
 			}
-			cfg, err := loadConfig(c, nil)
-			if err != nil {
-				return err
-			}
-			script, opts, err := activationSpec(c)
-			if err != nil {
-				return err
-			}
-			opts.Config = cfg
-			p, err := prepareHere(c, script, opts)
+			p, err := prepareFromFlags(c)
 			if err != nil {
 				return err
 			}
@@ -131,4 +122,19 @@ func printActivation(p *wrapper.Prepared, c *cli.Context, format string) error {
 		}
 		return nil
 	}
+}
+
+// prepareFromFlags makes the env that the flags (and --script) ask for
+// ready here: config, spec, ensure and stage.
+func prepareFromFlags(c *cli.Context) (*wrapper.Prepared, error) {
+	cfg, err := loadConfig(c, nil)
+	if err != nil {
+		return nil, err
+	}
+	script, opts, err := activationSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	opts.Config = cfg
+	return prepareHere(c, script, opts)
 }

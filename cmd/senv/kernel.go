@@ -102,16 +102,7 @@ the same name replaces it. Prints the kernel name on stdout.`,
 					if c.NArg() == 0 || !afterDashDash(c) {
 						return usagef("senv kernel start needs -- CMD")
 					}
-					cfg, err := loadConfig(c, nil)
-					if err != nil {
-						return err
-					}
-					script, opts, err := activationSpec(c)
-					if err != nil {
-						return err
-					}
-					opts.Config = cfg
-					p, err := prepareHere(c, script, opts)
+					p, err := prepareFromFlags(c)
 					if err != nil {
 						return err
 					}
