@@ -43,7 +43,7 @@ func TestRequirementsFilesAccepted(t *testing.T) {
 			for _, r := range s.Requested {
 				ids = append(ids, r.ID)
 			}
-			sortStrings(ids)
+			sort.Strings(ids)
 			if !reflect.DeepEqual(ids, tc.requested) {
 				t.Errorf("requested %q, want %q", ids, tc.requested)
 			}
@@ -174,7 +174,6 @@ func TestCheckLocked(t *testing.T) {
 	}
 }
 
-func sortStrings(s []string) { sort.Strings(s) }
 
 // TestManagerReadsRefused: what the chosen tool would not read as meant is
 // refused before any tool runs, as a spec error (exit 2) at FILE:LINE.

@@ -211,3 +211,17 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
     name, _, _ = _project()
     return _wheel(wheel_directory, {"_%s_editable.pth" % name: (os.getcwd() + "\n").encode()})
 `
+
+// IsolatePip keeps the machine's pip configuration (PIP_* variables,
+// pip.conf files) away from the real pip and uv that tests run against a
+// wheelhouse, so that they resolve from it alone: it unsets every PIP_*
+// variable and points PIP_CONFIG_FILE at /dev/null. Call it from TestMain,
+// before any test runs; a test of pip's configuration sets its own.
+func IsolatePip() {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PIP_") {
+			os.Unsetenv(k)
+		}
+	}
+	os.Setenv("PIP_CONFIG_FILE", os.DevNull)
+}
