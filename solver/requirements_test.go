@@ -174,7 +174,6 @@ func TestCheckLocked(t *testing.T) {
 	}
 }
 
-
 // TestManagerReadsRefused: what the chosen tool would not read as meant is
 // refused before any tool runs, as a spec error (exit 2) at FILE:LINE.
 func TestManagerReadsRefused(t *testing.T) {
