@@ -87,7 +87,7 @@ func buildSpec(t *testing.T, cfg *config.Config, spec *solver.Spec) (*envs.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := lock.EnvID(stage.Dir)
+	id := lock.EnvID()
 	job := envs.Job{ID: id, Lock: lock, Backend: b, Runner: solver.RunnerFor(spec, cfg),
 		Meta: envs.Meta{ID: id, Manager: spec.Manager, Kind: b.Kind(), Prefix: stage.Prefix(id), Spec: spec, Tool: lock.Tool}}
 	prefix, outcome, err := store.Ensure(ctx, job)

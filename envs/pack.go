@@ -30,6 +30,11 @@ type Manifest struct {
 	Files  []FileEntry `json:"files"`
 	Chunks []Chunk     `json:"chunks"`
 	Bytes  int64       `json:"bytes"` // total size of regular files
+	// Prefix is the absolute path the env was packed from, which the
+	// entries whose Embeds is set hold; Unpack into another root rewrites
+	// them. "" in manifests of senv before relocation: such an env runs
+	// only where it was built.
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // FileEntry is one file, directory or symlink of an environment.
@@ -39,6 +44,10 @@ type FileEntry struct {
 	Size   int64       `json:"size,omitempty"`
 	SHA256 string      `json:"sha256,omitempty"`
 	Link   string      `json:"link,omitempty"`
+	// Embeds is EmbedsText or EmbedsBinary for a regular file that holds
+	// Manifest.Prefix, EmbedsText for a symlink whose target is inside it,
+	// and "" for the rest.
+	Embeds string `json:"embeds,omitempty"`
 }
 
 // Chunk is one zstd frame of the archive. Each frame holds whole tar
@@ -84,8 +93,17 @@ const (
 // smaller archive is both fewer bytes on the shared filesystem and slightly
 // faster to decompress. The window is one chunk (a larger one gains nothing
 // across frames), which bounds each staging worker's memory.
+//
+// Every file is scanned for root (as an absolute path) while it is read;
+// those that hold it are marked in the manifest (FileEntry.Embeds), so
+// that Unpack can relocate the env.
 func Pack(root string, w io.Writer) (*Manifest, error) {
-	m := &Manifest{}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("failed to pack %s: %w", root, err)
+	}
+	m := &Manifest{Prefix: abs}
+	scan := newPrefixScanner(abs)
 	p, err := newPacker(w)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start compressor: %w", err)
@@ -130,6 +148,9 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 				return err
 			}
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.Link
+			if e.Link == abs || strings.HasPrefix(e.Link, abs+"/") {
+				e.Embeds = EmbedsText
+			}
 		default:
 			return fmt.Errorf("%s: unsupported file type %s", path, info.Mode().Type())
 		}
@@ -142,7 +163,12 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 				return err
 			}
 			h := sha256.New()
-			n, err := io.CopyBuffer(io.MultiWriter(tw, h), f, buf)
+			dst := io.MultiWriter(tw, h)
+			scan.reset()
+			if scanned(e.Path) {
+				dst = io.MultiWriter(tw, h, scan)
+			}
+			n, err := io.CopyBuffer(dst, f, buf)
 			f.Close()
 			if err != nil {
 				return err
@@ -150,7 +176,7 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 			if n != info.Size() {
 				return fmt.Errorf("%s changed size while packing", path)
 			}
-			e.Size, e.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+			e.Size, e.SHA256, e.Embeds = n, hex.EncodeToString(h.Sum(nil)), scan.embeds()
 			m.Bytes += n
 		}
 		m.Files = append(m.Files, e)
@@ -374,9 +400,19 @@ func (c *hashCounter) Write(b []byte) (int, error) {
 // The manifest's directories are created first; then chunks are extracted
 // in parallel, one goroutine per core, each writing its own files. A
 // directory that the manifest makes read-only gets its mode last.
+//
+// When root is not the prefix the env was packed from (Manifest.Prefix),
+// the files and symlinks that embed that prefix are rewritten for root as
+// they are written, with the mode and mtime of the archive (see
+// relocator); a binary file that cannot be is a *RelocateError, before
+// anything is written.
 func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(done, total int64)) error {
 	if err := checkManifest(m, size); err != nil {
 		return fmt.Errorf("failed to unpack: %w", err)
+	}
+	reloc, err := newRelocator(m, root)
+	if err != nil {
+		return err
 	}
 	if err := mkdirMode(root, 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", root, err)
@@ -395,7 +431,7 @@ func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(d
 			return fmt.Errorf("failed to unpack: %w", err)
 		}
 	}
-	u := &unpacker{root: root, m: m, size: size, progress: progress}
+	u := &unpacker{root: root, m: m, size: size, progress: progress, reloc: reloc}
 	workers := min(runtime.GOMAXPROCS(0), len(m.Chunks), 16)
 	var wg sync.WaitGroup
 	for range workers {
@@ -461,6 +497,7 @@ type unpacker struct {
 	next     atomic.Int64 // next chunk to take
 	read     atomic.Int64 // compressed bytes read, for progress
 	progress func(done, total int64)
+	reloc    *relocator // nil: unpacked where it was packed
 	mu       sync.Mutex // serializes calls to progress
 	firstError
 }
@@ -603,10 +640,16 @@ func (u *unpacker) extract(tr *tar.Reader, hdr *tar.Header, want FileEntry, buf 
 		if want.Mode&fs.ModeSymlink == 0 || hdr.Linkname != want.Link {
 			return errors.New("symlink does not match manifest")
 		}
+		if u.reloc != nil && want.Embeds != "" {
+			return os.Symlink(u.reloc.link(hdr.Linkname), dst)
+		}
 		return os.Symlink(hdr.Linkname, dst)
 	case tar.TypeReg:
 		if !want.Mode.IsRegular() || hdr.Size != want.Size {
 			return errors.New("file does not match manifest")
+		}
+		if u.reloc != nil && want.Embeds != "" {
+			return u.writeRelocated(dst, perm, hdr, tr, want.Embeds, buf)
 		}
 		return writeFile(dst, perm, hdr, tr, buf)
 	}
@@ -694,8 +737,15 @@ func localPath(p string) bool {
 }
 
 // Verify checks the tree at root against the manifest, file by file. It is
-// what the tests use to prove that no payload ran on a partial env.
+// what the tests use to prove that no payload ran on a partial env. In an
+// env unpacked away from the prefix it was packed from, a file that
+// embedded that prefix must hold it no more (its sha256 is of the old
+// content), and a relocated symlink must point into root.
 func Verify(root string, m *Manifest) error {
+	reloc, err := newRelocator(m, root)
+	if err != nil {
+		return fmt.Errorf("failed to verify %s: %w", root, err)
+	}
 	for _, e := range m.Files {
 		p := filepath.Join(root, filepath.FromSlash(e.Path))
 		info, err := os.Lstat(p)
@@ -704,6 +754,12 @@ func Verify(root string, m *Manifest) error {
 		}
 		if info.Mode()&(fs.ModeType|fs.ModePerm) != e.Mode {
 			return fmt.Errorf("failed to verify %s: mode %v, manifest %v", e.Path, info.Mode(), e.Mode)
+		}
+		if reloc != nil && e.Embeds != "" {
+			if err := reloc.verify(p, e); err != nil {
+				return fmt.Errorf("failed to verify %s: %w", e.Path, err)
+			}
+			continue
 		}
 		if e.Mode.IsRegular() {
 			data, err := os.ReadFile(p)

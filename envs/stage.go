@@ -147,14 +147,21 @@ func (s Stage) MarkReady(id string) error {
 // archive against the manifest while it extracts. It returns the manifest.
 // An entry that is damaged or untrusted is refused, and nothing is staged;
 // warn (if not nil) hears of a damaged manifest.gob that manifest.json
-// stood in for.
+// stood in for. An entry built at another prefix is relocated (see
+// Unpack); one that cannot be is refused.
 func (s Stage) FromCache(c Cache, id string, progress func(done, total int64), warn func(string)) (*Manifest, error) {
-	if _, err := c.Meta(id); err != nil {
+	meta, err := c.Meta(id)
+	if err != nil {
 		return nil, refuseEntry(id, err)
 	}
 	m, err := c.manifest(id, warn)
 	if err != nil {
 		return nil, refuseEntry(id, err)
+	}
+	if m.Prefix == "" && meta.Prefix != s.Prefix(id) {
+		return nil, fmt.Errorf("failed to stage env %s: an older senv built it at %s and recorded no relocation data, "+
+			"so it runs only there, not at %s; remove it with `senv rm %s` (or, in a site cache, ask its admins to rebuild it)",
+			id, meta.Prefix, s.Prefix(id), id)
 	}
 	f, err := c.open(id, archiveName)
 	if err != nil {
@@ -178,6 +185,10 @@ func (s Stage) FromCache(c Cache, id string, progress func(done, total int64), w
 // refuseEntry says why entry id cannot be staged, and for a damaged entry
 // how to repair it.
 func refuseEntry(id string, err error) error {
+	var re *RelocateError
+	if errors.As(err, &re) {
+		return fmt.Errorf("failed to stage env %s: %w\nhint: %s", id, err, re.Hint())
+	}
 	if errors.Is(err, ErrDamaged) || errors.Is(err, ErrDamagedEntry) {
 		return fmt.Errorf("failed to stage env %s: its cache entry is damaged: %w; remove it with `senv rm %s` and run again to rebuild it", id, err, id)
 	}

@@ -170,16 +170,17 @@ func subdir(s string) string {
 }
 
 // EnvID names what the lock installs: packages, platform, base interpreter,
-// modules and builder tool, and the directory it is staged under (an env
-// runs only at the path it was built at). Two specs that lock to the same
-// set share it.
-func (l *Lock) EnvID(stageDir string) string {
+// modules and builder tool. Two specs that lock to the same set share it.
+// It does not depend on where the env is staged: staging relocates an env
+// built at another prefix (envs.Manifest records what embeds it), so users
+// with different stage dirs, and a site cache, share one entry.
+func (l *Lock) EnvID() string {
 	pkgs := make([]string, len(l.Packages))
 	for i, p := range l.Packages {
 		pkgs[i] = p.Name + " " + p.Source()
 	}
 	sort.Strings(pkgs)
-	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, l.Trees, stageDir,
+	b, _ := json.Marshal([]any{l.Manager, l.Tool, l.Python, l.PythonVersion, l.Modules, l.Platform, pkgs, l.Explicit, l.Trees,
 		l.SystemSite, l.Provided})
 	return shortHash(b)
 }

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -91,8 +92,17 @@ type Spec struct {
 }
 
 // Key returns the spec key: a short hash of the canonical spec.
+//
+// A pip section of an environment.yml is named by its contents but written
+// under the user's own stage dir (PipSectionDir); that directory is no part
+// of the key, so that users with different stage dirs, and the admins who
+// publish a site cache, agree on the key of the same spec.
 func (s *Spec) Key() string {
 	b, _ := json.Marshal(s)
+	if s.pipSectionDir != "" {
+		dir, _ := json.Marshal(s.pipSectionDir + "/")
+		b = bytes.ReplaceAll(b, bytes.Trim(dir, `"`), []byte("pip-section:"))
+	}
 	return shortHash(b)
 }
 

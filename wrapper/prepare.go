@@ -74,7 +74,7 @@ func Resolve(ctx context.Context, env *jobspec.Env, o Options) (*Plan, error) {
 	if p.Lock, err = o.lock(ctx, spec, p.Store.Cache); err != nil || p.Lock == nil {
 		return p, err
 	}
-	p.ID = p.Lock.EnvID(p.Store.Stage.Dir)
+	p.ID = p.Lock.EnvID()
 	return p, nil
 }
 

@@ -1,0 +1,193 @@
+package envs
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrefixScanner(t *testing.T) {
+	const p = "/stage/0123456789abcdef"
+	cases := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"absent", []string{"#!/usr/bin/python\n"}, ""},
+		{"text", []string{"#!" + p + "/bin/python\n"}, EmbedsText},
+		{"split across writes", []string{"#!/sta", "ge/0123456789", "abcdef/bin/python\n"}, EmbedsText},
+		{"split one byte at a time", strings.Split("x"+p+"y", ""), EmbedsText},
+		{"binary", []string{"\x7fELF\x00\x00", p + "/lib\x00"}, EmbedsBinary},
+		{"nul without prefix", []string{"\x00\x01" + p[:10]}, ""},
+		{"almost", []string{p[:len(p)-1] + "X"}, ""},
+	}
+	s := newPrefixScanner(p)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s.reset()
+			for _, w := range tc.writes {
+				if n, err := s.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("write: %d %v", n, err)
+				}
+			}
+			if got := s.embeds(); got != tc.want {
+				t.Errorf("embeds = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRelocatorFile(t *testing.T) {
+	from, to := "/tmp/senv-0/0123456789abcdef", "/tmp/s/0123456789abcdef"
+	r := &relocator{from: []byte(from), to: []byte(to)}
+	cases := []struct {
+		name, kind, in, want string
+	}{
+		{"shebang", EmbedsText, "#!" + from + "/bin/python\nimport x\n", "#!" + to + "/bin/python\nimport x\n"},
+		{"activate, twice", EmbedsText, "VIRTUAL_ENV='" + from + "'\nPATH=" + from + "/bin:$PATH\n",
+			"VIRTUAL_ENV='" + to + "'\nPATH=" + to + "/bin:$PATH\n"},
+		{"c string padded", EmbedsBinary, "ab\x00" + from + "/lib\x00cd",
+			"ab\x00" + to + "/lib" + strings.Repeat("\x00", len(from)-len(to)) + "\x00cd"},
+		{"two in one c string", EmbedsBinary, from + ":" + from + "/x\x00",
+			to + ":" + to + "/x" + strings.Repeat("\x00", 2*(len(from)-len(to))) + "\x00"},
+		{"at end without nul", EmbedsBinary, "\x00" + from, "\x00" + to + strings.Repeat("\x00", len(from)-len(to))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(r.file([]byte(tc.in), tc.kind))
+			if got != tc.want {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+			if tc.kind == EmbedsBinary && len(got) != len(tc.in) {
+				t.Errorf("binary length %d, was %d", len(got), len(tc.in))
+			}
+		})
+	}
+	for in, want := range map[string]string{from: to, from + "/lib/x": to + "/lib/x", from + "x": from + "x", "../lib": "../lib", "/usr/bin/python3": "/usr/bin/python3"} {
+		if got := r.link(in); got != want {
+			t.Errorf("link(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// relocTree is an env packed at a prefix of the given stage dir, with a
+// script, a binary, a .pyc and an absolute symlink that embed the prefix.
+func relocTree(t *testing.T, stageDir string) string {
+	t.Helper()
+	root := filepath.Join(stageDir, "0123456789abcdef")
+	for _, d := range []string{"bin", "lib/__pycache__"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"bin/tool":                      "#!" + root + "/bin/python\nprint('hi')\n",
+		"pyvenv.cfg":                    "home = /usr/bin\ncommand = /usr/bin/python3 -m venv " + root + "\n",
+		"lib/libx.so":                   "\x7fELF\x00\x00" + root + "/lib\x00tail",
+		"lib/__pycache__/m.cpython.pyc": "\x00\x00" + root + "/lib/m.py",
+		"lib/plain.txt":                 "nothing here\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(root+"/bin/tool", filepath.Join(root, "bin", "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("tool", filepath.Join(root, "bin", "rel")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(root, "bin", "tool"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestUnpackRelocates(t *testing.T) {
+	src := relocTree(t, filepath.Join(t.TempDir(), "a-long-build-stage-dir"))
+	data, m := packBytes(t, src)
+	if m.Prefix != src {
+		t.Fatalf("manifest prefix %q, want %q", m.Prefix, src)
+	}
+	embeds := map[string]string{}
+	for _, e := range m.Files {
+		if e.Embeds != "" {
+			embeds[e.Path] = e.Embeds
+		}
+	}
+	want := map[string]string{"bin/tool": EmbedsText, "pyvenv.cfg": EmbedsText, "lib/libx.so": EmbedsBinary, "bin/abs": EmbedsText}
+	if len(embeds) != len(want) {
+		t.Errorf("embeds = %v, want %v (.pyc files are not scanned)", embeds, want)
+	}
+	for p, k := range want {
+		if embeds[p] != k {
+			t.Errorf("%s: embeds %q, want %q", p, embeds[p], k)
+		}
+	}
+
+	dst := filepath.Join(t.TempDir(), "short", "0123456789abcdef")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	if err := Unpack(bytes.NewReader(data), int64(len(data)), dst, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeTree(dst) })
+	if err := Verify(dst, m); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dst, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("bin/tool"); got != "#!"+dst+"/bin/python\nprint('hi')\n" {
+		t.Errorf("bin/tool = %q", got)
+	}
+	if got := read("lib/libx.so"); !strings.HasPrefix(got, "\x7fELF\x00\x00"+dst+"/lib\x00") || len(got) != len("\x7fELF\x00\x00"+src+"/lib\x00tail") {
+		t.Errorf("lib/libx.so = %q", got)
+	}
+	if got := read("lib/__pycache__/m.cpython.pyc"); !strings.Contains(got, src) {
+		t.Errorf(".pyc was rewritten: %q (importlib fixes co_filename itself)", got)
+	}
+	if got, _ := os.Readlink(filepath.Join(dst, "bin", "abs")); got != dst+"/bin/tool" {
+		t.Errorf("absolute symlink -> %q", got)
+	}
+	if got, _ := os.Readlink(filepath.Join(dst, "bin", "rel")); got != "tool" {
+		t.Errorf("relative symlink -> %q", got)
+	}
+	info, err := os.Stat(filepath.Join(dst, "bin", "tool"))
+	if err != nil || info.Mode().Perm() != 0o755 || !info.ModTime().Equal(time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("rewritten bin/tool lost its mode or mtime: %v %v", info, err)
+	}
+
+	// damage a relocated file: Verify must notice
+	os.WriteFile(filepath.Join(dst, "bin", "tool"), []byte("#!"+src+"/bin/python\n"), 0o755)
+	if err := Verify(dst, m); err == nil {
+		t.Error("Verify passed a relocated file that still holds the build prefix")
+	}
+}
+
+func TestUnpackRefusesLongerPrefixForBinaries(t *testing.T) {
+	src := relocTree(t, filepath.Join(t.TempDir(), "s"))
+	data, m := packBytes(t, src)
+	dst := filepath.Join(t.TempDir(), "a-much-longer-stage-dir", "0123456789abcdef")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	err := Unpack(bytes.NewReader(data), int64(len(data)), dst, m, nil)
+	var re *RelocateError
+	if !errors.As(err, &re) || re.File != "lib/libx.so" || re.From != src || re.To != dst {
+		t.Fatalf("err = %v, want a RelocateError naming lib/libx.so, %s and %s", err, src, dst)
+	}
+	if !strings.Contains(re.Hint(), "stage_dir") {
+		t.Errorf("hint %q does not say what to change", re.Hint())
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		t.Errorf("Unpack wrote %s before refusing", dst)
+	}
+}
