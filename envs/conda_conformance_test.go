@@ -74,7 +74,8 @@ func checkCondaEnv(t *testing.T, prefix string, vars []templates.Var) {
 // TestCondaBackendConformance is the conformance suite for every real
 // conda-family manager against the local channel: solve, lock as
 // @EXPLICIT, build from the explicit list, pack, unstage, stage from the
-// cache, verify, and run the env each time. A user's .condarc with another
+// cache, verify, and run the env each time, also staged at another
+// (shorter) prefix, relocated: its text and binary prefix files rewritten. A user's .condarc with another
 // channel and a shared package cache changes nothing, and the build's
 // package cache is the stage's.
 func TestCondaBackendConformance(t *testing.T) {
@@ -125,6 +126,7 @@ func TestCondaBackendConformance(t *testing.T) {
 				t.Fatalf("staged env differs from manifest: %v", err)
 			}
 			checkCondaEnv(t, prefix, nil)
+			checkCondaEnv(t, stageElsewhere(t, store, job.ID), nil)
 		})
 	}
 }

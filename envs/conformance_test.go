@@ -97,6 +97,41 @@ func buildSpec(t *testing.T, cfg *config.Config, spec *solver.Spec) (*envs.Store
 	return store, job, prefix, outcome
 }
 
+// stageElsewhere stages entry id of store's cache into a new stage dir
+// whose path is shorter than the one it was built in (as a user's
+// /tmp/senv-UID is beside an admin's padded one), verifies it, and returns
+// the new prefix.
+func stageElsewhere(t *testing.T, store *envs.Store, id string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := envs.OpenStage(filepath.Join(dir, "s"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stage.Reset(id); os.RemoveAll(dir) })
+	if len(stage.Prefix(id)) >= len(store.Stage.Prefix(id)) {
+		t.Fatalf("%s is not shorter than %s", stage.Prefix(id), store.Stage.Prefix(id))
+	}
+	m, err := stage.FromCache(store.Cache, id, nil, nil)
+	if err != nil {
+		t.Fatalf("stage at another prefix: %v", err)
+	}
+	if err := envs.Verify(stage.Prefix(id), m); err != nil {
+		t.Fatalf("env staged at another prefix differs from manifest: %v", err)
+	}
+	var embeds []string
+	for _, e := range m.Files {
+		if e.Embeds != "" {
+			embeds = append(embeds, e.Path+" ("+e.Embeds+")")
+		}
+	}
+	t.Logf("relocated %s to %s: %s", m.Prefix, stage.Prefix(id), strings.Join(embeds, ", "))
+	return stage.Prefix(id)
+}
+
 func output(t *testing.T, argv ...string) string {
 	t.Helper()
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
@@ -108,7 +143,8 @@ func output(t *testing.T, argv ...string) string {
 
 // TestBackendConformance is the suite every backend must pass, with the
 // real tools: solve from a local wheelhouse, build, run a console script and
-// imports, reuse the staged env, restage from the cache and verify it.
+// imports, reuse the staged env, restage from the cache and verify it, and
+// stage it at another prefix (relocated), where it runs the same.
 func TestBackendConformance(t *testing.T) {
 	wh, err := wheelhouse.BuildAll(t.TempDir(), wheelhouse.Standard)
 	if err != nil {
@@ -125,16 +161,16 @@ func TestBackendConformance(t *testing.T) {
 			if got := job.Lock.Packages; len(got) != 2 || got[0].Name != "alpha" || got[1].Name != "beta" || got[1].Version != "1.2" {
 				t.Fatalf("lock packages = %+v, want alpha 1.0 and beta 1.2 (newest matching)", got)
 			}
-			check := func() {
+			check := func(prefix string) {
 				t.Helper()
 				if got := output(t, filepath.Join(prefix, "bin", "alpha-hello")); got != "hello from alpha 1.0" {
 					t.Errorf("console script printed %q", got)
 				}
-				if got := output(t, filepath.Join(prefix, "bin", "python"), "-c", "import alpha, beta; print(beta.__version__)"); got != "1.2" {
-					t.Errorf("import printed %q", got)
+				if got := output(t, filepath.Join(prefix, "bin", "python"), "-c", "import alpha, beta, sys; print(beta.__version__, sys.prefix)"); got != "1.2 "+prefix {
+					t.Errorf("import printed %q, want 1.2 %s", got, prefix)
 				}
 			}
-			check()
+			check(prefix)
 
 			if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != envs.Staged {
 				t.Fatalf("second ensure: %s, %v; want staged", outcome, err)
@@ -152,7 +188,13 @@ func TestBackendConformance(t *testing.T) {
 			if err := envs.Verify(prefix, m); err != nil {
 				t.Fatalf("staged env differs from manifest: %v", err)
 			}
-			check()
+			check(prefix)
+			moved := stageElsewhere(t, store, job.ID)
+			check(moved)
+			// what a user sourcing the env's own activate script gets
+			if got := output(t, "sh", "-c", ". "+moved+"/bin/activate && echo $VIRTUAL_ENV && command -v alpha-hello"); got != moved+"\n"+moved+"/bin/alpha-hello" {
+				t.Errorf("bin/activate of the relocated env printed %q", got)
+			}
 			if left, _ := os.ReadDir(filepath.Join(store.Cache.Root, "tmp")); len(left) != 0 {
 				t.Errorf("cache tmp not empty: %v", left)
 			}

@@ -14,20 +14,22 @@ import (
 // What a file embeds, in FileEntry.Embeds: the prefix the env was packed
 // from, in a text file (no NUL byte) or in a binary one.
 //
-// What embeds it, by tool (checked on the real tools; see relocate_test.go):
-//   - python -m venv + pip, uv: the shebangs of bin/ scripts (pip's
-//     `#!/bin/sh` + `'''exec'` form for long paths too), bin/activate,
-//     activate.csh, activate.fish, activate.nu, activate.ps1, and the
-//     `command =` line of pyvenv.cfg. RECORD files list bin/ scripts
-//     relative to site-packages, direct_url.json and editable .pth files
-//     name the source tree, not the env. .pyc files hold the source path in
-//     co_filename, which importlib replaces with the path it loaded the
-//     source from (_imp._fix_co_filename), so they are not scanned.
+// What embeds it, by tool, as the conformance suites record it:
+//   - python -m venv + pip: the shebangs of bin/ scripts (pip's `#!/bin/sh`
+//     + `'''exec'` form for long paths too), bin/activate,
+//     activate.csh and activate.fish, and pyvenv.cfg's `command =` line.
+//   - uv: the shebangs, and bin/activate, .bat, .csh, .fish and .nu.
+//   - neither: RECORD files (bin/ scripts relative to site-packages),
+//     direct_url.json and editable .pth files (they name the source tree),
+//     bin/python (a symlink to the base interpreter). .pyc files hold the
+//     source path in co_filename, which importlib replaces with the path
+//     it loaded the source from (_imp._fix_co_filename): not scanned.
 //   - micromamba, mamba, conda: the text and binary files whose placeholder
 //     (conda-build's /opt/anaconda1anaconda2anaconda3 or its long
-//     _h_env_placehold_ path) the installer replaced with the prefix:
-//     scripts, pkg-config and cmake files, sysconfig data, conda-meta/history
-//     and, padded with NULs, binaries such as bin/python3.X and libpython.
+//     _h_env_placehold_ path) the installer replaced with the prefix,
+//     entry-point shebangs, conda-meta/history; with a real python package
+//     also its sysconfig data, pkg-config files and, padded with NULs,
+//     bin/python3.X and libpython.
 //   - absolute symlinks into the env (rare: conda and venv link relatively).
 const (
 	EmbedsText   = "text"
