@@ -15,8 +15,8 @@ import (
 // from, in a text file (no NUL byte) or in a binary one.
 //
 // What embeds it, by tool, as the conformance suites record it:
-//   - python -m venv + pip: the shebangs of bin/ scripts (pip's `#!/bin/sh`
-//     + `'''exec'` form for long paths too), bin/activate,
+//   - python -m venv + pip: the shebangs of bin/ scripts (also pip's
+//     `#!/bin/sh` and `exec` form for long paths), bin/activate,
 //     activate.csh and activate.fish, and pyvenv.cfg's `command =` line.
 //   - uv: the shebangs, and bin/activate, .bat, .csh, .fish and .nu.
 //   - neither: RECORD files (bin/ scripts relative to site-packages),
