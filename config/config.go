@@ -17,6 +17,7 @@ import (
 // Config is the effective configuration. Use Load to make one.
 type Config struct {
 	CacheDir       string        // shared cache of packed environments
+	SiteCache      []string      // read-only site cache tiers, searched in order before CacheDir; absolute paths
 	StageDir       string        // node-local directory environments run from
 	PythonModule   string        // module for `#ENV python X`, "{version}" replaced; "" for none
 	ModuleInit     []string      // module system init scripts for sh, first readable wins
@@ -105,6 +106,17 @@ func setting(key, help string, def func(func(string) string) string, a access) S
 var Settings = []Setting{
 	setting("cache_dir", "shared cache of packed environments", defaultCacheDir,
 		str(func(c *Config) *string { return &c.CacheDir })),
+	setting("site_cache", "read-only site caches that admins publish into, searched in order before cache_dir (absolute paths)", fixed(""), access{
+		func(c *Config, v string) error {
+			c.SiteCache = splitList(v)
+			for _, d := range c.SiteCache {
+				if !filepath.IsAbs(d) {
+					return fmt.Errorf("%q is not an absolute path (a site cache is the same directory for every user)", d)
+				}
+			}
+			return nil
+		},
+		func(c *Config) string { return strings.Join(c.SiteCache, " ") }}),
 	setting("stage_dir", "node-local directory environments run from", func(func(string) string) string { return fmt.Sprintf("/tmp/senv-%d", os.Getuid()) },
 		str(func(c *Config) *string { return &c.StageDir })),
 	setting("python_module", "module loaded for `#ENV python X` ({version} is replaced); empty: none", fixed(""),

@@ -46,10 +46,13 @@ const (
 //
 // Entries are immutable once published. Reading one needs no lock and no
 // write access. senv reads only entries, locks and dirs that Trust trusts
-// (a nil Trust: the user's and root's).
+// (a nil Trust: the user's and root's). A ReadOnly cache (a site tier,
+// OpenSiteCache) is only read: every method that would write to it does
+// nothing (Touch) or returns an ErrReadOnly.
 type Cache struct {
-	Root  string
-	Trust *Trust
+	Root     string
+	Trust    *Trust
+	ReadOnly bool
 }
 
 // Meta describes a cache entry, for `senv ls` and for staging.
@@ -342,6 +345,9 @@ func (c Cache) PublishLock(l *solver.Lock, replace bool) error {
 }
 
 func (c Cache) writeTemp(prefix string, data []byte) (string, error) {
+	if c.ReadOnly {
+		return "", c.readOnly("write to cache")
+	}
 	f, err := os.CreateTemp(filepath.Join(c.Root, "tmp"), prefix+".*")
 	if err != nil {
 		return "", fmt.Errorf("failed to write to cache: %w", err)
@@ -375,6 +381,9 @@ func (c Cache) SolveLock(specKey string, timeout time.Duration, onWait func(msg 
 }
 
 func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
+	if c.ReadOnly {
+		return nil, c.readOnly(doing)
+	}
 	path := filepath.Join(c.Root, "build", name+".lock")
 	if groupShared(c.Root) {
 		shareFile(path) // other members must open it too
@@ -398,6 +407,9 @@ func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg s
 // CleanTemp removes leftovers of crashed writers of id. Call it only while
 // holding id's build lock.
 func (c Cache) CleanTemp(id string) {
+	if c.ReadOnly {
+		return
+	}
 	matches, _ := filepath.Glob(filepath.Join(c.Root, "tmp", id+".*"))
 	for _, m := range matches {
 		_ = os.RemoveAll(m)
@@ -408,6 +420,9 @@ func (c Cache) CleanTemp(id string) {
 // atomically. If another publisher won, its entry stays and Publish returns
 // nil: the entries are equivalent.
 func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, error) {
+	if c.ReadOnly {
+		return nil, c.readOnly("publish env " + meta.ID)
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), meta.ID+".")
 	if err != nil {
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
@@ -419,6 +434,9 @@ func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, er
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
 	m, err := Pack(prefix, f)
+	if err == nil {
+		err = f.Chmod(0o644) // whatever the umask: a site or group cache's readers need it
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -443,13 +461,10 @@ func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, er
 	}
 	manifest, _ := json.MarshalIndent(m, "", " ")
 	metaData, _ := json.MarshalIndent(meta, "", " ")
-	for name, data := range map[string][]byte{manifestName: manifest, indexName: index.Bytes(), metaName: metaData} {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
+	for name, data := range map[string][]byte{manifestName: manifest, indexName: index.Bytes(), metaName: metaData, lockName: lockData} {
+		if err := writeReadable(filepath.Join(tmp, name), data); err != nil {
 			return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, lockName), lockData, 0o644); err != nil {
-		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
@@ -458,6 +473,14 @@ func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, er
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
 	return m, nil
+}
+
+// writeReadable writes a new file of mode 0644 whatever the umask.
+func writeReadable(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o644)
 }
 
 // renameNoReplace renames a directory into place unless the destination
@@ -477,6 +500,9 @@ func renameNoReplace(src, dst string) error {
 // Touch records that entry id was used now. Best effort: a read-only cache
 // simply keeps its old times.
 func (c Cache) Touch(id string) {
+	if c.ReadOnly {
+		return // its entries' times are the admins'
+	}
 	p := filepath.Join(c.Entry(id), lastUsedName)
 	now := time.Now()
 	if err := os.Chtimes(p, now, now); errors.Is(err, fs.ErrNotExist) {
@@ -524,6 +550,9 @@ func (c Cache) List() ([]*Meta, error) {
 func (c Cache) Remove(id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("failed to remove env: %q is not an env ID", id)
+	}
+	if c.ReadOnly {
+		return c.readOnly("remove env " + id)
 	}
 	gone := filepath.Join(c.Root, "tmp", id+".rm-"+randomSuffix())
 	if err := os.Rename(c.Entry(id), gone); err != nil {

@@ -16,7 +16,10 @@ import (
 // for concurrent use by many processes on many nodes: every step that
 // writes is under a lock or publishes with a rename that never replaces.
 type Store struct {
-	Cache   Cache
+	Cache Cache // the user's own: what senv builds is published here
+	// Sites are read-only site tiers (OpenSiteCache), searched in order
+	// before Cache for an env; senv never writes to them.
+	Sites   []Cache
 	Stage   Stage
 	Timeout time.Duration        // longest wait for another builder or stager
 	Logf    func(string, ...any) // one line per phase, for job logs
@@ -36,9 +39,10 @@ type Outcome string
 
 // Outcomes of Ensure.
 const (
-	Staged   Outcome = "staged"    // already on this node
-	CacheHit Outcome = "cache hit" // copied from the cache onto this node
-	Built    Outcome = "built"     // built here, published, and staged
+	Staged   Outcome = "staged"         // already on this node
+	SiteHit  Outcome = "site cache hit" // copied from a site tier onto this node
+	CacheHit Outcome = "cache hit"      // copied from the cache onto this node
+	Built    Outcome = "built"          // built here, published, and staged
 )
 
 // Job is what Ensure needs to build an env if it has to.
@@ -51,36 +55,42 @@ type Job struct {
 }
 
 // Ensure makes env j.ID ready on this node and returns its prefix and what
-// it took. It builds only when the cache has no entry, and then once across
-// all nodes.
+// it took. It looks in this order: staged on this node, the site tiers
+// (Sites), the user's cache; it builds only when no tier has an entry, and
+// then once across all nodes, into the user's cache.
 func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		if s.Stage.Ready(j.ID) {
-			if s.Publish && !s.NoPack && !s.Cache.Has(j.ID) && j.Lock != nil {
+			if s.Publish && !s.NoPack && !s.Has(j.ID) && j.Lock != nil {
 				if err := s.republish(j); err != nil {
 					return "", "", err
 				}
 			}
-			if !s.NoPack && time.Since(s.Cache.LastUsed(j.ID)) > time.Hour {
+			if !s.NoPack && s.Cache.Has(j.ID) && time.Since(s.Cache.LastUsed(j.ID)) > time.Hour {
 				s.Cache.Touch(j.ID) // gc's clock; at most hourly, to spare the shared filesystem
 			}
 			s.logf("env %s already staged on this node (%s)", j.ID, since(start))
 			return s.Stage.Prefix(j.ID), Staged, nil
 		}
-		if !s.NoPack && s.Cache.Has(j.ID) {
-			m, err := s.stageFromCache(j.ID)
+		if c, ok := s.find(j.ID); ok && !s.NoPack {
+			m, err := s.stageFromCache(c, j.ID)
 			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
-				continue // collected while we looked: build it again
+				continue // collected (or withdrawn by the admins) while we looked: look again
 			}
 			if err != nil {
 				return "", "", err
 			}
-			if m != nil {
-				s.logf("env %s cache hit, staged %d files (%s) in %s", j.ID, m.Count(), humanBytes(m.Bytes), since(start))
-				s.Cache.Touch(j.ID)
+			outcome := CacheHit
+			if c.ReadOnly {
+				outcome = SiteHit
 			}
-			return s.Stage.Prefix(j.ID), CacheHit, nil
+			if m != nil {
+				s.logf("env %s %s, staged %d files (%s) from %s in %s%s", j.ID, outcome, m.Count(), humanBytes(m.Bytes),
+					c.Tier(), since(start), relocated(m, s.Stage.Prefix(j.ID)))
+				c.Touch(j.ID)
+			}
+			return s.Stage.Prefix(j.ID), outcome, nil
 		}
 		built, err := s.build(ctx, j)
 		if err != nil {
@@ -97,7 +107,7 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 
 // stageFromCache copies entry id onto this node unless another process did
 // it first; it returns nil when there was nothing to do.
-func (s *Store) stageFromCache(id string) (*Manifest, error) {
+func (s *Store) stageFromCache(c Cache, id string) (*Manifest, error) {
 	l, err := s.Stage.Lock(id, s.Timeout, s.waitMsg)
 	if err != nil {
 		return nil, err
@@ -107,7 +117,7 @@ func (s *Store) stageFromCache(id string) (*Manifest, error) {
 		return nil, nil
 	}
 	defer s.progress("", 0, 0)
-	return s.Stage.FromCache(s.Cache, id, func(done, total int64) { s.progress("staging", done, total) },
+	return s.Stage.FromCache(c, id, func(done, total int64) { s.progress("staging", done, total) },
 		func(msg string) { s.logf("warning: %s", msg) })
 }
 
@@ -126,7 +136,7 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		return false, err
 	default:
 		defer bl.Release()
-		if s.Cache.Has(j.ID) || (s.NoPack && s.Stage.Ready(j.ID)) {
+		if s.Has(j.ID) || (s.NoPack && s.Stage.Ready(j.ID)) {
 			return false, nil
 		}
 		s.Cache.CleanTemp(j.ID)
@@ -250,6 +260,21 @@ func since(t time.Time) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// relocated says, for the log line of a staging, that the env was built at
+// another prefix and rewritten for this one.
+func relocated(m *Manifest, prefix string) string {
+	if m.Prefix == "" || m.Prefix == prefix {
+		return ""
+	}
+	n := 0
+	for _, e := range m.Files {
+		if e.Embeds != "" {
+			n++
+		}
+	}
+	return fmt.Sprintf(", relocated from %s (%d files rewritten)", m.Prefix, n)
 }
 
 // hintLine returns "\nhint: ..." for an error that has a hint, else "".

@@ -76,7 +76,7 @@ func SharedStageDir(cfg *config.Config) string {
 func Prestage(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error) {
 	o.NoSolve = true
 	plan, err := Resolve(ctx, env, o)
-	if err != nil || plan.Lock == nil || !plan.Store.Cache.Has(plan.ID) {
+	if err != nil || plan.Lock == nil || !plan.Store.Has(plan.ID) {
 		return nil, err
 	}
 	return StageCached(ctx, plan.ID, o, plan.Store.NoPack)

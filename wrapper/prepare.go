@@ -71,7 +71,7 @@ func Resolve(ctx context.Context, env *jobspec.Env, o Options) (*Plan, error) {
 	if p.Store, err = o.store(env.Stage == "none"); err != nil {
 		return nil, err
 	}
-	if p.Lock, err = o.lock(ctx, spec, p.Store.Cache); err != nil || p.Lock == nil {
+	if p.Lock, err = o.lock(ctx, spec, p.Store); err != nil || p.Lock == nil {
 		return p, err
 	}
 	p.ID = p.Lock.EnvID()
@@ -121,10 +121,10 @@ func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templa
 	if err != nil {
 		return nil, err
 	}
-	if !store.Stage.Ready(o.EnvID) && !store.Cache.Has(o.EnvID) {
+	if !store.Stage.Ready(o.EnvID) && !store.Has(o.EnvID) {
 		return nil, nil
 	}
-	meta, err := store.Cache.Meta(o.EnvID)
+	meta, err := store.Meta(o.EnvID)
 	if err != nil {
 		return nil, nil
 	}
@@ -162,13 +162,20 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 		return nil, err
 	}
 	stage.Job = os.Getenv("SLURM_JOB_ID") // gc keeps the env while the job runs
-	return &envs.Store{Cache: cache, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish}, nil
+	sites, err := OpenSites(o.Config, trust, o.Logf)
+	if err != nil {
+		return nil, err
+	}
+	return &envs.Store{Cache: cache, Sites: sites, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish}, nil
 }
 
 // lock returns the spec's lock: SCRIPT.lock if there is one, else the one
-// the cache recorded, else a new solve recorded for every later job.
-func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) (*solver.Lock, error) {
+// the user's cache recorded, else one a site tier recorded (so a spec the
+// admins published is not solved again), else a new solve recorded in the
+// user's cache for every later job.
+func (o Options) lock(ctx context.Context, spec *solver.Spec, store *envs.Store) (*solver.Lock, error) {
 	key := spec.Key()
+	cache := store.Cache
 	if o.LockFile != "" && !o.Upgrade {
 		l, err := solver.ReadLockFile(o.LockFile)
 		if err != nil {
@@ -183,7 +190,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		}
 	}
 	if !o.Upgrade {
-		if l, err := cache.ReadLock(key); err != nil || l != nil || o.NoSolve {
+		if l, err := recordedLock(store, key); err != nil || l != nil || o.NoSolve {
 			return l, err
 		}
 	}
@@ -197,7 +204,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, cache envs.Cache) 
 		cache.CleanTemp(key) // a crashed solver's half-written lock
 	}
 	if !o.Upgrade {
-		if l, err := cache.ReadLock(key); err != nil || l != nil {
+		if l, err := recordedLock(store, key); err != nil || l != nil {
 			return l, err
 		}
 	}
@@ -250,7 +257,7 @@ func (p *Prepared) stage(ctx context.Context, o Options, job envs.Job) error {
 		return err
 	}
 	keepLease(lease)
-	if job.Lock == nil && !p.Store.Stage.Ready(job.ID) && !p.Store.Cache.Has(job.ID) {
+	if job.Lock == nil && !p.Store.Stage.Ready(job.ID) && !p.Store.Has(job.ID) {
 		return fmt.Errorf("failed to stage env %s: not in the cache", job.ID)
 	}
 	p.Prefix, p.Outcome, err = p.Store.Ensure(ctx, job)

@@ -1,0 +1,193 @@
+package envs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// snapshot lists every path under dir with its mode, size and mtime: what
+// a read-only tier must keep exactly.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		lines = append(lines, fmt.Sprintf("%s %v %d %d", p, info.Mode(), info.Size(), info.ModTime().UnixNano()))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// siteWithEntry publishes relocTree's env, built under a long stage dir,
+// into a new cache dir, as an admin would, and returns the dir and the ID.
+func siteWithEntry(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	admin, err := OpenCache(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := relocTree(t, filepath.Join(t.TempDir(), "a-long-padded-admin-stage-dir"))
+	id := filepath.Base(src)
+	if _, err := admin.Publish(&Meta{ID: id, Manager: "venv", Kind: "venv", Prefix: src}, testLock(), src); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.PublishLock(testLock(), false); err != nil {
+		t.Fatal(err)
+	}
+	return dir, id
+}
+
+// TestSiteTier: an env in a site tier is staged from it, relocated into
+// the user's own stage dir, and nothing is written to the site dir (no
+// last-used stamp, no lock, no temp file) or published into the user's
+// cache, also when the store publishes (senv build) or finds it staged.
+func TestSiteTier(t *testing.T) {
+	siteDir, id := siteWithEntry(t)
+	site, err := OpenSiteCache(siteDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := OpenCache(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := OpenStage(filepath.Join(t.TempDir(), "s"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	store := &Store{Cache: own, Sites: []Cache{site}, Stage: stage, Timeout: time.Minute, Publish: true,
+		Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
+	before := snapshot(t, siteDir)
+
+	want := []Outcome{SiteHit, Staged}
+	for i, w := range want {
+		prefix, outcome, err := store.Ensure(context.Background(), Job{ID: id, Lock: testLock()})
+		if err != nil || outcome != w {
+			t.Fatalf("ensure %d: %s, %v; want %s", i+1, outcome, err, w)
+		}
+		data, err := os.ReadFile(filepath.Join(prefix, "bin", "tool"))
+		if err != nil || !strings.HasPrefix(string(data), "#!"+prefix+"/bin/python\n") {
+			t.Errorf("ensure %d: bin/tool not relocated to %s: %q %v", i+1, prefix, data, err)
+		}
+	}
+	if after := snapshot(t, siteDir); after != before {
+		t.Errorf("the site dir changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	if own.Has(id) {
+		t.Errorf("the env was published into the user's cache too")
+	}
+	if !strings.Contains(strings.Join(log, "\n"), "site cache hit, staged 5 files") ||
+		!strings.Contains(strings.Join(log, "\n"), "from site "+siteDir) {
+		t.Errorf("log does not name the site tier:\n%s", strings.Join(log, "\n"))
+	}
+	if l, err := site.ReadLock("k"); err != nil || l == nil {
+		t.Errorf("site lock: %v %v", l, err)
+	}
+}
+
+// TestSiteCacheNeverWritten: every write to a site tier is refused with
+// ErrReadOnly, before it touches the filesystem.
+func TestSiteCacheNeverWritten(t *testing.T) {
+	siteDir, id := siteWithEntry(t)
+	site, err := OpenSiteCache(siteDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, siteDir)
+	cases := []struct {
+		name string
+		op   func() error
+	}{
+		{"publish lock", func() error { return site.PublishLock(testLock(), false) }},
+		{"build lock", func() error { _, err := site.BuildLock(id, 0, nil); return err }},
+		{"solve lock", func() error { _, err := site.SolveLock("k", 0, nil); return err }},
+		{"remove", func() error { return site.Remove(id) }},
+		{"publish", func() error { _, err := site.Publish(&Meta{ID: id}, testLock(), t.TempDir()); return err }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.op(); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), siteDir) {
+				t.Errorf("err = %v, want ErrReadOnly naming %s", err, siteDir)
+			}
+		})
+	}
+	site.Touch(id)
+	site.CleanTemp(id)
+	if after := snapshot(t, siteDir); after != before {
+		t.Errorf("the site dir changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// TestOpenSiteCache: a site dir is opened without creating anything in it,
+// and refused when someone untrusted owns it or anyone can write to it.
+func TestOpenSiteCache(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(t *testing.T, dir string)
+		trusted []string
+		want    string // "": opens
+		wantErr error
+	}{
+		{name: "empty dir of root or yours"},
+		{name: "missing", setup: func(t *testing.T, dir string) { os.Remove(dir) }, want: "no such file", wantErr: fs.ErrNotExist},
+		{name: "world-writable", setup: func(t *testing.T, dir string) { os.Chmod(dir, 0o777) }, want: "anyone can write to it", wantErr: ErrUntrusted},
+		{name: "owned by another user", setup: chownDir(other), want: "whom you do not trust", wantErr: ErrUntrusted},
+		{name: "owned by a trusted user", setup: chownDir(other), trusted: []string{"65534"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "site")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.setup != nil {
+				tc.setup(t, dir)
+			}
+			trust, err := NewTrust(tc.trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = OpenSiteCache(dir, trust)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.wantErr)):
+				t.Fatalf("err = %v, want %q (%v)", err, tc.want, tc.wantErr)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("OpenSiteCache created %v", ents)
+			}
+		})
+	}
+}
+
+func chownDir(uid int) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to chown")
+		}
+		if err := os.Chown(dir, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
