@@ -34,6 +34,12 @@ func openStore(c *cli.Context) (*config.Config, envs.Cache, envs.Stage, error) {
 	return cfg, cache, stage, err
 }
 
+// siteTiers opens the read-only site caches (site_cache) for ls, rm and
+// gc, which read them and never change them.
+func siteTiers(cfg *config.Config, cache envs.Cache) ([]envs.Cache, error) {
+	return wrapper.OpenSites(cfg, cache.Trust, logf)
+}
+
 // sharedStage opens the cache's dir of `stage none` envs; ok is false when
 // there is none (nobody used `stage none` with this cache).
 func sharedStage(cfg *config.Config, cache envs.Cache) (stage envs.Stage, ok bool) {
@@ -58,6 +64,8 @@ func envIDs(c *cli.Context) ([]string, error) {
 // lsEntry is one row of `senv ls`.
 type lsEntry struct {
 	*envs.Meta
+	Tier      string      `json:"tier"`               // "cache" (yours) or "site"
+	TierDir   string      `json:"tier_dir,omitempty"` // the site cache's dir
 	LastUsed  time.Time   `json:"last_used"`
 	Staged    bool        `json:"staged_here"`
 	StageNone bool        `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
@@ -69,8 +77,12 @@ func lsCommand() *cli.Command {
 		Name:  "ls",
 		Usage: "list the cached environments",
 		Description: `Columns: ID, NAME (#ENV name), MANAGER, SIZE (unpacked), FILES, CREATED,
-LAST USED, STAGED (on this node). Envs built with "stage none" live in the
-cache's shared dir and are listed last, with their path. An entry senv
+LAST USED, STAGED (on this node), TIER: "cache" for your own cache_dir,
+"site DIR" for a read-only site cache (site_cache), which jobs look in
+first and senv never changes (its LAST USED is when it was published).
+Your own entries are listed first, then each site cache's. Envs built with
+"stage none" live in the cache's shared dir and are listed last, with
+their path. An entry senv
 cannot use is listed as DAMAGED with the reason: unreadable metadata
 (remove it with senv rm ID) or an owner you do not trust (see
 trusted_owners).
@@ -86,6 +98,7 @@ Examples:
    senv ls
    senv ls --totals
    senv ls --json | jq '.[] | select(.staged_here) | .id'
+   senv ls --json | jq -r '.[] | select(.tier == "site") | "\(.id) \(.tier_dir)"'
    senv ls --totals --json | jq '.[] | select(.kind == "cache") | .inodes'`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -112,11 +125,26 @@ Examples:
 			if err != nil {
 				return err
 			}
-			rows := make([]lsEntry, len(metas))
-			for i, m := range metas {
-				rows[i] = lsEntry{Meta: m, LastUsed: cache.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
-				if u, err := envs.DiskUsage(cache.Entry(m.ID)); err == nil {
-					rows[i].Disk = &u
+			sites, err := siteTiers(cfg, cache)
+			if err != nil {
+				return err
+			}
+			var rows []lsEntry
+			for _, tier := range append([]envs.Cache{cache}, sites...) {
+				if tier.ReadOnly {
+					if metas, err = tier.List(); err != nil {
+						return err
+					}
+				}
+				for _, m := range metas {
+					row := lsEntry{Meta: m, Tier: "cache", LastUsed: tier.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
+					if tier.ReadOnly {
+						row.Tier, row.TierDir = "site", tier.Dir()
+					}
+					if u, err := envs.DiskUsage(tier.Entry(m.ID)); err == nil {
+						row.Disk = &u
+					}
+					rows = append(rows, row)
 				}
 			}
 			if shared, ok := sharedStage(cfg, cache); ok {
@@ -126,7 +154,7 @@ Examples:
 				}
 				for _, e := range staged {
 					if e.Ready {
-						row := lsEntry{Meta: &envs.Meta{ID: e.ID, Prefix: shared.Prefix(e.ID)}, LastUsed: e.Modified, StageNone: true}
+						row := lsEntry{Meta: &envs.Meta{ID: e.ID, Prefix: shared.Prefix(e.ID)}, Tier: "cache", LastUsed: e.Modified, StageNone: true}
 						if u, err := envs.DiskUsage(shared.Prefix(e.ID)); err == nil {
 							row.Disk = &u
 						}
@@ -140,22 +168,29 @@ Examples:
 				return enc.Encode(rows)
 			}
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tMANAGER\tSIZE\tFILES\tCREATED\tLAST USED\tSTAGED")
+			fmt.Fprintln(w, "ID\tNAME\tMANAGER\tSIZE\tFILES\tCREATED\tLAST USED\tSTAGED\tTIER")
 			for _, r := range rows {
+				tier := r.Tier
+				if r.TierDir != "" {
+					tier = "site " + r.TierDir
+				}
 				if r.Damaged != "" {
 					fix := "remove it with senv rm " + r.ID
-					if r.Untrusted {
+					switch {
+					case r.Untrusted:
 						fix = "not used"
+					case r.Tier == "site":
+						fix = "not used; tell the site cache's admins"
 					}
-					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tDAMAGED (%s): %s\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), fix, r.Damaged)
+					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tDAMAGED (%s): %s\t%s\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), fix, r.Damaged, tier)
 					continue
 				}
 				if r.StageNone {
-					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tstage none (%s)\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), r.Prefix)
+					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tstage none (%s)\t%s\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), r.Prefix, tier)
 					continue
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
-					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\t%s\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
+					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged, tier)
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -168,6 +203,17 @@ Examples:
 			return printTotals(c.App.Writer, ts)
 		},
 	}
+}
+
+// siteHolding returns the dir of the first site tier that holds entry id,
+// or "".
+func siteHolding(sites []envs.Cache, id string) string {
+	for _, s := range sites {
+		if _, err := os.Lstat(s.Entry(id)); err == nil {
+			return s.Dir()
+		}
+	}
+	return ""
 }
 
 func orDash(s string) string {
@@ -185,6 +231,8 @@ func rmCommand() *cli.Command {
 		Usage:     "remove environments from the cache and from this node",
 		ArgsUsage: "ID...",
 		Description: `A staged copy that a running process uses stays until it is unused.
+An entry of a site cache (site_cache) is never removed: senv rm says so and
+removes only your staged copy; the site's admins remove it there.
 
 Example:
    senv rm 3da8f8c199244f6b`,
@@ -201,6 +249,7 @@ Example:
 				return err
 			}
 			shared, hasShared := sharedStage(cfg, cache)
+			sites, _ := siteTiers(cfg, cache) // an untrusted one holds nothing to remove
 			jobs := &envs.SlurmJobs{Warn: func(msg string) { logf("warning: %s", msg) }}
 			for _, id := range ids {
 				if hasShared && shared.Ready(id) {
@@ -215,7 +264,14 @@ Example:
 				}
 				_, err := os.Lstat(cache.Entry(id)) // a damaged entry may lack its meta.json
 				inCache := err == nil
+				site := siteHolding(sites, id)
+				if !inCache && site != "" {
+					logf("env %s is in the site cache %s, which senv never changes: only your staged copy is removed (its admins remove the entry)", id, site)
+				}
 				if !inCache && !stage.Ready(id) {
+					if site != "" {
+						return usagef("env %s is only in the site cache %s, which senv never changes; its admins can remove it there", id, site)
+					}
 					return usagef("no env %q (see senv ls)", id)
 				}
 				if inCache {
@@ -257,7 +313,8 @@ func gcCommand() *cli.Command {
 		Description: `Removes cache entries last used before --older-than (damaged ones too),
 staged envs on this node that no running process holds and no running Slurm
 job staged (squeue tells which still run), and the temp dirs that killed senv
-runs left. Locks (solve results) are kept.
+runs left. Locks (solve results) are kept. Site caches (site_cache) are
+never touched: their admins collect them.
 
 With --max-size and/or --max-inodes (a quota), gc removes cache entries and
 "stage none" envs, least recently used first (by the cache's last-used
@@ -295,6 +352,11 @@ Examples:
 			cfg, cache, stage, err := openStore(c)
 			if err != nil {
 				return err
+			}
+			for _, dir := range cfg.SiteCache {
+				if dir != cache.Dir() {
+					logf("site cache %s is read-only: gc leaves it alone", dir)
+				}
 			}
 			if q != (envs.Quota{}) {
 				if err := fitQuota(c, cfg, cache, stage, q, c.Bool("dry-run")); err != nil {

@@ -20,7 +20,8 @@ func doctorCommand() *cli.Command {
 		Usage: "print the effective config and check cache, stage, module system and tools",
 		Description: `Prints each configuration key, its value and where it came from (default,
 a config file, an SENV_* variable or a flag), then checks the cache and stage
-dirs (owner, mode, free space, file locks), the module system and the Python
+dirs (owner, mode, free space, file locks), each site cache (site_cache:
+the read-only tiers looked in first, in order; trusted and readable), the module system and the Python
 tools. Exits 1 if a check fails. For the cache and stage dirs it shows the
 free space and free inodes of their filesystems (statfs), and warns when
 less than 5% of either is left. That is the filesystem's headroom: a user,
@@ -69,6 +70,14 @@ Examples:
 				result("cache locks", envs.ProbeLocks(cache.Root), "flock works on the cache filesystem")
 			}
 			spaceLine(c.App.Writer, "cache space", cfg.CacheDir)
+			for i, dir := range cfg.SiteCache {
+				if dir == cache.Dir() {
+					fmt.Fprintf(c.App.Writer, "ok    %-14s %s is your cache_dir: you publish into it\n", "site_cache", dir)
+					continue
+				}
+				_, err := envs.OpenSiteCache(dir, trust)
+				result("site_cache", err, fmt.Sprintf("tier %d of %d, read-only, looked in before cache_dir: %s", i+1, len(cfg.SiteCache), dirInfo(dir)))
+			}
 			_, err = envs.OpenStage(cfg.StageDir, trust)
 			result("stage_dir", err, dirInfo(cfg.StageDir))
 			spaceLine(c.App.Writer, "stage space", cfg.StageDir)
