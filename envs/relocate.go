@@ -147,7 +147,7 @@ func (e *RelocateError) Error() string {
 func (e *RelocateError) Hint() string {
 	built, yours := filepath.Dir(e.From), filepath.Dir(e.To)
 	return fmt.Sprintf("use a stage_dir of at most %d characters (%s has %d), or have the env published "+
-		"from a stage dir at least that long (`senv build --stage-dir DIR`; a padded path such as "+
+		"from a stage dir at least that long (`senv --stage-dir DIR build`; a padded path such as "+
 		"/tmp/senv-site-padding-padding-padding is fine)", len(built), yours, len(yours))
 }
 
