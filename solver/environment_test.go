@@ -72,6 +72,13 @@ func TestEnvironmentYAML(t *testing.T) {
 			if err != nil || again.Key() != s.Key() {
 				t.Errorf("a second read of the same file: key %s, %v; want %s", again.Key(), err, s.Key())
 			}
+			// another user (another stage dir) has the same spec: a site
+			// cache's lock of it is theirs too
+			other := *cfg
+			other.StageDir = filepath.Join(t.TempDir(), "another-user")
+			if theirs, err := Canonicalize(&jobspec.Env{File: tc.file}, dir, &other); err != nil || theirs.Key() != s.Key() {
+				t.Errorf("with another stage dir: key %s, %v; want %s", theirs.Key(), err, s.Key())
+			}
 			if len(s.Warnings) != len(tc.warnings) {
 				t.Fatalf("warnings %v, want %d", s.Warnings, len(tc.warnings))
 			}
