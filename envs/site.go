@@ -57,11 +57,12 @@ func (c Cache) readOnly(what string) error {
 
 // find returns the cache that holds entry id, in lookup order: the site
 // tiers first (built by admins, shared by every user), then the user's own
-// cache. NoPack stores (`stage none`) use only their own cache.
-func (s *Store) find(id string) (Cache, bool) {
+// cache, passing over the site tiers whose Root is in skip. NoPack stores
+// (`stage none`) use only their own cache.
+func (s *Store) find(id string, skip map[string]bool) (Cache, bool) {
 	if !s.NoPack {
 		for _, site := range s.Sites {
-			if site.Has(id) {
+			if !skip[site.Root] && site.Has(id) {
 				return site, true
 			}
 		}
@@ -74,13 +75,13 @@ func (s *Store) find(id string) (Cache, bool) {
 
 // Has reports whether any tier holds entry id.
 func (s *Store) Has(id string) bool {
-	_, ok := s.find(id)
+	_, ok := s.find(id, nil)
 	return ok
 }
 
 // Meta reads the metadata of entry id from the first tier that holds it.
 func (s *Store) Meta(id string) (*Meta, error) {
-	c, ok := s.find(id)
+	c, ok := s.find(id, nil)
 	if !ok {
 		return nil, fmt.Errorf("failed to read env %s: it is in no cache: %w", id, os.ErrNotExist)
 	}

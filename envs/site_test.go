@@ -191,3 +191,49 @@ func chownDir(uid int) func(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestSiteEntryNotRelocatable: a site entry whose binaries embed a prefix
+// shorter than the user's stage dir is passed over with a warning naming
+// why and the fix, and the env is built into the user's own cache, which
+// later jobs stage from; the site dir stays as it was.
+func TestSiteEntryNotRelocatable(t *testing.T) {
+	siteDir, id := siteWithEntry(t)
+	site, err := OpenSiteCache(siteDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := OpenCache(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := OpenStage(filepath.Join(t.TempDir(), strings.Repeat("long", 20)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	store := &Store{Cache: own, Sites: []Cache{site}, Stage: stage, Timeout: time.Minute,
+		Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
+	before := snapshot(t, siteDir)
+	job := Job{ID: id, Lock: testLock(), Backend: slowBackend{}, Meta: Meta{ID: id, Manager: "venv", Kind: "venv"}}
+	for i, want := range []Outcome{Built, CacheHit} {
+		log = nil
+		if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != want {
+			t.Fatalf("ensure %d: %s, %v; want %s", i+1, outcome, err, want)
+		}
+		all := strings.Join(log, "\n")
+		for _, w := range []string{"warning: not using the site cache " + siteDir + "'s entry", "lib/libx.so", "hint: use a stage_dir of at most"} {
+			if !strings.Contains(all, w) {
+				t.Errorf("ensure %d: log lacks %q:\n%s", i+1, w, all)
+			}
+		}
+		if _, err := store.Stage.RemoveUnused(id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !own.Has(id) {
+		t.Error("the env was not published into the user's cache")
+	}
+	if after := snapshot(t, siteDir); after != before {
+		t.Errorf("the site dir changed")
+	}
+}

@@ -57,9 +57,13 @@ type Job struct {
 // Ensure makes env j.ID ready on this node and returns its prefix and what
 // it took. It looks in this order: staged on this node, the site tiers
 // (Sites), the user's cache; it builds only when no tier has an entry, and
-// then once across all nodes, into the user's cache.
+// then once across all nodes, into the user's cache. A site tier whose
+// entry cannot be used here (damaged, untrusted, or not relocatable to this
+// stage dir) is passed over with a warning: the user cannot repair it, and
+// their own cache can hold a copy built at their prefix.
 func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	start := time.Now()
+	skip := map[string]bool{} // site tiers passed over
 	for attempt := 0; ; attempt++ {
 		if s.Stage.Ready(j.ID) {
 			if s.Publish && !s.NoPack && !s.Has(j.ID) && j.Lock != nil {
@@ -73,10 +77,15 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 			s.logf("env %s already staged on this node (%s)", j.ID, since(start))
 			return s.Stage.Prefix(j.ID), Staged, nil
 		}
-		if c, ok := s.find(j.ID); ok && !s.NoPack {
+		if c, ok := s.find(j.ID, skip); ok && !s.NoPack {
 			m, err := s.stageFromCache(c, j.ID)
 			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
 				continue // collected (or withdrawn by the admins) while we looked: look again
+			}
+			if err != nil && c.ReadOnly {
+				s.logf("warning: not using the site cache %s's entry: %s", c.Dir(), strings.ReplaceAll(err.Error(), "\n", " "))
+				skip[c.Root] = true
+				continue
 			}
 			if err != nil {
 				return "", "", err
@@ -136,7 +145,7 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		return false, err
 	default:
 		defer bl.Release()
-		if s.Has(j.ID) || (s.NoPack && s.Stage.Ready(j.ID)) {
+		if s.Cache.Has(j.ID) || (s.NoPack && s.Stage.Ready(j.ID)) {
 			return false, nil
 		}
 		s.Cache.CleanTemp(j.ID)
