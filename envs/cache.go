@@ -61,7 +61,7 @@ type Meta struct {
 	Name         string       `json:"name,omitempty"`
 	Manager      string       `json:"manager"`
 	Kind         string       `json:"kind"`   // activation kind: venv or conda
-	Prefix       string       `json:"prefix"` // the path it was built at and runs from
+	Prefix       string       `json:"prefix"` // the path it was built at (staging elsewhere relocates it)
 	SpecKey      string       `json:"spec_key"`
 	Spec         *solver.Spec `json:"spec,omitempty"`
 	Tool         string       `json:"tool"`

@@ -99,6 +99,7 @@ Examples:
    senv ls --totals
    senv ls --json | jq '.[] | select(.staged_here) | .id'
    senv ls --json | jq -r '.[] | select(.tier == "site") | "\(.id) \(.tier_dir)"'
+   SENV_SITE_CACHE=/sw/senv senv ls      # also lists /sw/senv's entries, TIER "site /sw/senv"
    senv ls --totals --json | jq '.[] | select(.kind == "cache") | .inodes'`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},

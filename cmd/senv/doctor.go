@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +78,10 @@ Examples:
 					continue
 				}
 				_, err := envs.OpenSiteCache(dir, trust)
+				if errors.Is(err, fs.ErrNotExist) { // jobs skip it, and build into cache_dir
+					fmt.Fprintf(c.App.Writer, "warn  %-14s %s does not exist on this node: jobs here skip it\n", "site_cache", dir)
+					continue
+				}
 				result("site_cache", err, fmt.Sprintf("tier %d of %d, read-only, looked in before cache_dir: %s", i+1, len(cfg.SiteCache), dirInfo(dir)))
 			}
 			_, err = envs.OpenStage(cfg.StageDir, trust)
