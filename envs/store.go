@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -200,6 +201,10 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		}
 		s.logf("env %s built in %s, packed %d files (%s) in %.1fs", j.ID, since(start).Round(100*time.Millisecond),
 			m.Count(), humanBytes(m.Bytes), j.Meta.PackSeconds)
+		if n, first := binaryEmbeds(m); n > 0 {
+			s.logf("env %s: %d binary file(s), such as %s, embed the build prefix: it stages elsewhere only into a stage dir of at most %d characters",
+				j.ID, n, first, len(filepath.Dir(m.Prefix)))
+		}
 	} else {
 		s.logf("env %s built in place in %s", j.ID, since(start))
 	}
@@ -269,6 +274,20 @@ func since(t time.Time) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// binaryEmbeds counts the binary files of m that embed its prefix, and
+// names the first.
+func binaryEmbeds(m *Manifest) (n int, first string) {
+	for _, e := range m.Files {
+		if e.Embeds == EmbedsBinary {
+			if n == 0 {
+				first = e.Path
+			}
+			n++
+		}
+	}
+	return n, first
 }
 
 // relocated says, for the log line of a staging, that the env was built at
