@@ -107,6 +107,9 @@ func bigTree(t *testing.T) string {
 		huge[j] = byte(rnd.IntN(64))
 	}
 	os.WriteFile(filepath.Join(src, "lib", "huge.so"), huge, 0o644)
+	// split in pieces: exactly two, with no tar padding; and one read-only
+	os.WriteFile(filepath.Join(src, "lib", "two.so"), bytes.Repeat(huge[:1<<20], 2*ChunkTarget>>20), 0o755)
+	os.WriteFile(filepath.Join(src, "lib", "ro.so"), huge[:ChunkTarget+1], 0o444)
 	long := filepath.Join(src, "lib", strings.Repeat("deep-directory-name/", 8))
 	os.MkdirAll(long, 0o755)
 	os.WriteFile(filepath.Join(long, strings.Repeat("x", 150)+".py"), []byte("# a path longer than ustar's 100+155 bytes\n"), 0o644)
@@ -141,6 +144,20 @@ func TestPackChunks(t *testing.T) {
 	}
 	if done != int64(len(data)) || total != int64(len(data)) {
 		t.Errorf("progress ended at %d of %d, want %d", done, total, len(data))
+	}
+	split := 0
+	for _, c := range m.Chunks {
+		if c.Data && c.At == 0 {
+			split++
+		}
+	}
+	if split != 3 {
+		t.Errorf("%d files split in pieces, want huge.so, two.so and ro.so", split)
+	}
+	for name, want := range map[string]fs.FileMode{"lib/ro.so": 0o444, "lib/two.so": 0o755} {
+		if info, err := os.Stat(filepath.Join(dst, name)); err != nil || info.Mode().Perm() != want {
+			t.Errorf("split file %s staged with %v (%v), want mode %v", name, info.Mode(), err, want)
+		}
 	}
 	if info, _ := os.Stat(filepath.Join(dst, "share", "ro")); info.Mode().Perm() != 0o555 {
 		t.Errorf("read-only dir staged with mode %v", info.Mode().Perm())
@@ -198,7 +215,23 @@ func TestUnpackRefusesMismatch(t *testing.T) {
 		t.Fatalf("no %s", name)
 		return 0
 	}
+	piece := func(m *Manifest, name string) int { // the chunk of name's first piece
+		k := fileIdx(m, name)
+		for i, c := range m.Chunks {
+			if c.Data && c.First == k {
+				return i
+			}
+		}
+		t.Fatalf("%s is not split", name)
+		return 0
+	}
 	cases := map[string]func(m *Manifest, data []byte){
+		"piece offset":     func(m *Manifest, _ []byte) { m.Chunks[piece(m, "lib/huge.so")+1].At -= 512 },
+		"piece not data":   func(m *Manifest, _ []byte) { m.Chunks[piece(m, "lib/huge.so")].Data = false },
+		"last piece data":  func(m *Manifest, _ []byte) { m.Chunks[piece(m, "lib/two.so")+2].Data = true },
+		"small file piece": func(m *Manifest, _ []byte) { m.Chunks[1].Data = true },
+		"split file size":  func(m *Manifest, _ []byte) { m.Files[fileIdx(m, "lib/two.so")].Size -= 1 },
+		"split file mode":  func(m *Manifest, _ []byte) { m.Files[fileIdx(m, "lib/ro.so")].Mode = 0o644 },
 		"chunk hash":       func(m *Manifest, _ []byte) { m.Chunks[1].SHA256 = strings.Repeat("0", 64) },
 		"byte in archive":  func(_ *Manifest, data []byte) { data[m.Chunks[1].Offset+m.Chunks[1].Size/2] ^= 1 },
 		"last byte":        func(_ *Manifest, data []byte) { data[len(data)-1] ^= 1 },

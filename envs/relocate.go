@@ -230,3 +230,14 @@ func (r *relocator) verify(p string, e FileEntry) error {
 	}
 	return nil
 }
+
+// rewrite relocates a file unpacked in place (a split file, whose pieces
+// were written in parallel) before it gets its mode and mtime: it is read
+// whole, rewritten, and written back.
+func (r *relocator) rewrite(path, kind string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, r.file(data, kind), 0o600)
+}

@@ -191,3 +191,45 @@ func TestUnpackRefusesLongerPrefixForBinaries(t *testing.T) {
 		t.Errorf("Unpack wrote %s before refusing", dst)
 	}
 }
+
+// TestUnpackRelocatesSplitFiles: files larger than a chunk, packed in
+// pieces and written in parallel, are relocated once whole; the prefix may
+// straddle a piece boundary.
+func TestUnpackRelocatesSplitFiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "a-long-build-stage-dir", "0123456789abcdef")
+	if err := os.MkdirAll(filepath.Join(src, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	at := ChunkTarget - 7 // straddles the first piece boundary
+	bin := make([]byte, ChunkTarget+1000)
+	copy(bin[at:], src+"/lib/x.so")
+	text := bytes.Repeat([]byte("a"), ChunkTarget+1000)
+	copy(text[at:], src)
+	for name, data := range map[string][]byte{"lib/big.so": bin, "lib/big.txt": text} {
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, m := packBytes(t, src)
+	dst := filepath.Join(t.TempDir(), "s", "0123456789abcdef")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	if err := Unpack(bytes.NewReader(data), int64(len(data)), dst, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeTree(dst) })
+	if err := Verify(dst, m); err != nil {
+		t.Fatal(err)
+	}
+	gotBin, _ := os.ReadFile(filepath.Join(dst, "lib", "big.so"))
+	if len(gotBin) != len(bin) || !bytes.HasPrefix(gotBin[at:], []byte(dst+"/lib/x.so\x00")) {
+		t.Errorf("big.so: %d bytes, at %d: %q", len(gotBin), at, gotBin[at:at+len(src)+10])
+	}
+	gotText, _ := os.ReadFile(filepath.Join(dst, "lib", "big.txt"))
+	if want := append(append(text[:at:at], dst...), text[at+len(src):]...); !bytes.Equal(gotText, want) {
+		t.Errorf("big.txt: %d bytes, want %d", len(gotText), len(want))
+	}
+	info, err := os.Stat(filepath.Join(dst, "lib", "big.txt"))
+	if err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("big.txt mode: %v %v", info, err)
+	}
+}

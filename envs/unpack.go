@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -35,9 +36,9 @@ import (
 //
 // When root is not the prefix the env was packed from (Manifest.Prefix),
 // the files and symlinks that embed that prefix are rewritten for root as
-// they are written, with the mode and mtime of the archive (see
-// relocator); a binary file that cannot be is a *RelocateError, before
-// anything is written.
+// they are written (a split file once all its pieces are in), with the
+// mode and mtime of the archive (see relocator); a binary file that cannot
+// be is a *RelocateError, before anything is written.
 func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(done, total int64)) error {
 	if err := checkManifest(m, size); err != nil {
 		return fmt.Errorf("failed to unpack: %w", err)
@@ -63,7 +64,13 @@ func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(d
 			return fmt.Errorf("failed to unpack: %w", err)
 		}
 	}
-	u := &unpacker{root: root, m: m, size: size, progress: progress, reloc: reloc}
+	u := &unpacker{root: root, m: m, size: size, progress: progress, reloc: reloc, mtimes: map[int]time.Time{}}
+	split := splitFiles(m)
+	for _, k := range split { // their pieces are written in parallel, by offset
+		if err := createSplit(filepath.Join(root, filepath.FromSlash(m.Files[k].Path))); err != nil {
+			return fmt.Errorf("failed to unpack: %w", err)
+		}
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(m.Chunks), 16)
 	var wg sync.WaitGroup
 	for range workers {
@@ -76,6 +83,16 @@ func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(d
 	wg.Wait()
 	if err := u.failed(); err != nil {
 		return err
+	}
+	for _, k := range split {
+		if e := m.Files[k]; reloc != nil && e.Embeds != "" {
+			if err := reloc.rewrite(filepath.Join(root, filepath.FromSlash(e.Path)), e.Embeds); err != nil {
+				return fmt.Errorf("failed to unpack: %w", err)
+			}
+		}
+		if err := finishSplit(filepath.Join(root, filepath.FromSlash(m.Files[k].Path)), m.Files[k].Mode.Perm(), u.mtimes[k]); err != nil {
+			return fmt.Errorf("failed to unpack: %w", err)
+		}
 	}
 	for i := len(fixModes) - 1; i >= 0; i-- {
 		e := fixModes[i]
@@ -113,6 +130,9 @@ func checkManifest(m *Manifest, size int64) error {
 		if c.Offset != off || c.Size <= 0 || c.First > len(m.Files) || (i == 0 && c.First != 0) || (i > 0 && c.First < m.Chunks[i-1].First) {
 			return fmt.Errorf("manifest chunk %d is out of place", i)
 		}
+		if err := checkPiece(m, i); err != nil {
+			return fmt.Errorf("manifest chunk %d: %w", i, err)
+		}
 		off += c.Size
 	}
 	if off != size {
@@ -129,8 +149,9 @@ type unpacker struct {
 	next     atomic.Int64 // next chunk to take
 	read     atomic.Int64 // compressed bytes read, for progress
 	progress func(done, total int64)
-	reloc    *relocator // nil: unpacked where it was packed
-	mu       sync.Mutex // serializes calls to progress
+	mu       sync.Mutex        // serializes calls to progress, guards mtimes
+	mtimes   map[int]time.Time // of split files, by entry, from their header chunk
+	reloc    *relocator        // nil: unpacked where it was packed
 	firstError
 }
 
@@ -201,9 +222,15 @@ func (u *unpacker) chunk(r io.ReaderAt, i int, zr *zstd.Decoder, br *bufio.Reade
 // extractChunk extracts the entries of chunk i from zr, which decodes it.
 func (u *unpacker) extractChunk(i int, zr *zstd.Decoder, buf []byte) error {
 	c := u.m.Chunks[i]
+	if c.Data {
+		return u.extractPiece(c, zr, buf)
+	}
 	last := len(u.m.Files)
 	if i+1 < len(u.m.Chunks) {
 		last = u.m.Chunks[i+1].First
+		if u.m.Chunks[i+1].Data { // the header of a split file, alone
+			return u.extractSplitHeader(c.First, zr, buf)
+		}
 	}
 	tr := tar.NewReader(zr)
 	for k := c.First; ; k++ {
