@@ -158,6 +158,9 @@ func newApp() *cli.App {
    python train.py
 
 then "senv check train.sh", "senv sbatch train.sh" or "senv run train.sh".
+Envs are looked for on this node, then in the read-only site caches
+(site_cache; admins publish with "senv --cache-dir DIR build"), then in
+your cache_dir, and built into cache_dir only when none has them.
 Diagnostics go to stderr prefixed "senv:"; stdout carries only data.
 Exit codes: 0 success, 1 the environment could not be made, 2 usage or spec
 error; after running a payload, the payload's own status.`,
