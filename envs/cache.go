@@ -95,16 +95,40 @@ func OpenCache(dir string, trust *Trust) (Cache, error) {
 	if shared {
 		shareDir(c.Root)
 	}
+	readable := readableBits(dir)
+	readableDir(c.Root, readable)
 	for _, sub := range []string{"envs", "locks", "build", "tmp"} {
 		_ = os.Mkdir(filepath.Join(c.Root, sub), 0o755)
 		if shared {
 			shareDir(filepath.Join(c.Root, sub))
 		}
+		readableDir(filepath.Join(c.Root, sub), readable)
 	}
 	if err := c.checkLayout(dir); err != nil {
 		return c, fmt.Errorf("failed to open cache %s: %w", dir, err)
 	}
 	return c, nil
+}
+
+// readableBits are the read and search bits that the cache dir grants its
+// group and others: a site cache's readers (0755) must be able to read
+// what senv creates in it whatever the publisher's umask.
+func readableBits(dir string) fs.FileMode {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return 0
+	}
+	return info.Mode().Perm() & 0o055
+}
+
+// readableDir adds bits to dir, if it is ours and lacks them. Best effort,
+// like shareDir.
+func readableDir(dir string, bits fs.FileMode) {
+	info, err := os.Lstat(dir)
+	if err != nil || !info.IsDir() || !ours(info) || info.Mode().Perm()&bits == bits {
+		return
+	}
+	_ = os.Chmod(dir, info.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)|bits)
 }
 
 // checkLayout checks the path to the cache and the dirs entries and locks

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // snapshot lists every path under dir with its mode, size and mtime: what
@@ -235,5 +237,49 @@ func TestSiteEntryNotRelocatable(t *testing.T) {
 	}
 	if after := snapshot(t, siteDir); after != before {
 		t.Errorf("the site dir changed")
+	}
+}
+
+// TestPublishReadableWhateverUmask: an admin whose umask is 077 still
+// publishes a site cache every user can read: the layout dirs get the
+// cache dir's read bits, entries and locks are 0644 and 0755.
+func TestPublishReadableWhateverUmask(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "site")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := unix.Umask(0o077)
+	func() {
+		defer unix.Umask(old)
+		c, err := OpenCache(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Publish(&Meta{ID: "0123456789abcdef", Manager: "venv"}, testLock(), tree(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PublishLock(testLock(), false); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	err := filepath.WalkDir(filepath.Join(dir, cacheVersion), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o044)
+		if d.IsDir() {
+			want = 0o055
+		}
+		if info.Mode().Perm()&want != want {
+			t.Errorf("%s: mode %v, others cannot read it", p, info.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

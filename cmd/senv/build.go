@@ -39,8 +39,9 @@ func buildCommand() *cli.Command {
 		Description: `Prints the env ID. Envs in a site cache (site_cache) are staged from there
 and not built; what is built goes into your cache_dir.
 
-Publishing a site cache (admins, as root, umask 022): build into a
-root-owned, world-readable dir that users name as site_cache. Users stage
+Publishing a site cache (admins, as root): build into a root-owned,
+world-readable dir that users name as site_cache (what senv writes there
+is readable by all whatever the umask). Users stage
 the env relocated into their own stage dir; binaries that embed the build
 prefix fit only a stage dir no longer than the one it was built from, so
 build from a long one.
@@ -49,7 +50,7 @@ Examples:
    senv build train.sh
    senv build --pip numpy --pip scipy
    senv build --upgrade train.sh      # solve again, record a new lock
-   umask 022; senv --cache-dir /sw/senv --stage-dir /tmp/senv-site-build-padding-padding build pytorch.sh`,
+   senv --cache-dir /sw/senv --stage-dir /tmp/senv-site-build-padding-padding build pytorch.sh`,
 		Flags: append(envFlags(), &cli.BoolFlag{Name: "upgrade", Usage: "solve again and record a new lock"}),
 		Action: func(c *cli.Context) error {
 			s, opts, err := specFromArgs(c)
