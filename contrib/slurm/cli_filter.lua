@@ -40,7 +40,7 @@ local max_read = 4 * 1024 * 1024 -- bytes of the script read to look for #ENV li
 
 -- What `senv sbatch` writes into the scripts it renders (templates.InjectMarker).
 local rendered_marker = "# >>> senv: environment setup"
-local status_tag = "senv-cli-filter-status:"
+local status_tag = "senv_cli_filter_status=" -- no Lua pattern characters
 
 -- quote returns s as one single-quoted POSIX shell word: nothing in it is expanded.
 local function quote(s)
@@ -77,9 +77,8 @@ local function run(args, drop_stdout)
 	end
 	local lines, status = {}, nil
 	for line in p:lines() do
-		local s = string.match(line, "^" .. status_tag .. "(%d+)$")
-		if s then
-			status = tonumber(s)
+		if string.sub(line, 1, #status_tag) == status_tag then
+			status = tonumber(string.sub(line, #status_tag + 1))
 		else
 			lines[#lines + 1] = line
 		end
