@@ -141,6 +141,7 @@ site_hook() { # site_hook HOOK -> the site profile's lines for HOOK
 # site: a private per-job dir on local scratch, the job's SLURM_TMPDIR
 case ${SLURM_JOB_ID:-x} in *[!0-9]*) exit 1 ;; esac
 d="$TB/scratch/$SLURM_JOB_USER.$SLURM_JOB_ID"
+rm -rf -- "$d" # a requeued job's, or one a user made in the sticky dir
 mkdir -m 0700 "$d" && chown "$SLURM_JOB_UID:$SLURM_JOB_GID" "$d" || exit 1
 EOF
     ;;
