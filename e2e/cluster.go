@@ -42,12 +42,6 @@ type Cluster struct {
 	Root string
 	// Conf is the cluster's slurm.conf, passed to every Slurm command as SLURM_CONF.
 	Conf string
-	// containerRetries is how often Wait releases a job whose launch failed in
-	// job_container/tmpfs's namespace setup (see UseProfile); 0: never.
-	containerRetries int
-	// logsFrom is where each slurmd log stood when the profile started (job IDs start
-	// again from 1 at every start; the logs are kept).
-	logsFrom map[string]int64
 }
 
 // usableStates are the sinfo %T states of a node that can run jobs
@@ -241,7 +235,6 @@ func (c *Cluster) Wait(t *testing.T, jobID string, timeout time.Duration) (state
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var line string
-	retries := 0
 	for {
 		out, err := c.slurm("scontrol", "show", "job", "-o", jobID)
 		if err != nil {
@@ -264,14 +257,6 @@ func (c *Cluster) Wait(t *testing.T, jobID string, timeout time.Duration) (state
 			return state, exitCode
 		}
 		if state == "PENDING" && strings.Contains(strings.ToLower(reason), "held") {
-			if retries < c.containerRetries && c.containerSetupFailed(jobID) {
-				retries++
-				t.Logf("job %s is held: job_container/tmpfs could not make its namespace (slurmd: _create_ns failed); releasing it (%d of %d)",
-					jobID, retries, c.containerRetries)
-				c.mustSlurm(t, "scontrol", "release", jobID)
-				c.mustSlurm(t, "scontrol", "update", "jobid="+jobID, "StartTime=now")
-				continue
-			}
 			t.Logf("job %s is held: Reason=%s", jobID, reason)
 			return "HELD", 0
 		}

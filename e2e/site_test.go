@@ -37,38 +37,7 @@ func (c *Cluster) UseProfile(t *testing.T, profile string) *Cluster {
 	if err := start(profile); err != nil {
 		t.Fatal(err)
 	}
-	nc := Require(t)
-	if profile == "site" {
-		// On this testbed (fake nodes in mount namespaces, kernel 6.18) Slurm 22.05's
-		// job_container/tmpfs fails to bind the job's new namespace for about one job in
-		// three ("_create_ns: ns base mount failed: Invalid argument" in slurmd's log); the
-		// job is requeued and held before any of it runs. Wait releases such jobs.
-		nc.containerRetries = 5
-		nc.logsFrom = map[string]int64{}
-		logs, _ := filepath.Glob(c.Path("cluster", "log", "slurmd-*.log"))
-		for _, l := range logs {
-			if st, err := os.Stat(l); err == nil {
-				nc.logsFrom[l] = st.Size()
-			}
-		}
-	}
-	return nc
-}
-
-// containerSetupFailed reports whether a slurmd logged that job_container/tmpfs could not
-// make job jobID's namespace.
-func (c *Cluster) containerSetupFailed(jobID string) bool {
-	logs, _ := filepath.Glob(c.Path("cluster", "log", "slurmd-*.log"))
-	for _, l := range logs {
-		b, err := os.ReadFile(l)
-		if from := c.logsFrom[l]; err == nil && from <= int64(len(b)) {
-			b = b[from:]
-		}
-		if strings.Contains(string(b), "["+jobID+".extern] error: _create_ns") {
-			return true
-		}
-	}
-	return false
+	return Require(t)
 }
 
 // nodeScratch is node's local scratch, seen from the host: mounted on $TB/scratch there.
