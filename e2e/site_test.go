@@ -74,6 +74,7 @@ const siteScript = `#!/bin/bash
 echo "python=$(command -v python)"
 echo "tmp=$(ls -A /tmp | tr '\n' ' ')"
 echo "SLURM_TMPDIR=$SLURM_TMPDIR"
+echo "staged_at=$(stat -c %.6Y "$(dirname "$(dirname "$(command -v python)")")/../.senv/"*.done | head -1)"
 srun -N2 --ntasks-per-node=1 python -c 'import alpha, socket; print("task host=%s file=%s" % (socket.gethostname(), alpha.__file__))'
 `
 
@@ -190,8 +191,8 @@ func testScratchPrestage(t *testing.T, f *fixture, conf string) {
 // testSlurmTmpdir: stage_dir = "$TB/scratch/{user}.{jobid}/senv" stages into the per-job dir
 // the site's Prolog makes (the job's SLURM_TMPDIR), the same path on both nodes of a job, and
 // the Epilog's removal of the dir takes the env with it. A second job with the same spec
-// stages from the cache and builds nothing: that needs env IDs that do not hold the stage
-// dir (relocatable envs, branch sitecache).
+// builds nothing: its Prolog stages the env from the cache into the new job's dir. That
+// needs env IDs that do not hold the stage dir (relocatable envs, branch sitecache).
 func testSlurmTmpdir(t *testing.T, f *fixture, conf string) {
 	c := f.c
 	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("cache_dir = %q\nstage_dir = %q\n", f.Cache, c.Path("scratch", "{user}.{jobid}", "senv"))), 0o644))
@@ -218,6 +219,18 @@ func testSlurmTmpdir(t *testing.T, f *fixture, conf string) {
 				"job's from the cache (needs relocatable envs: branch sitecache)", envs, built)
 		}
 		built = envs
+		if i == 1 { // the env is in the cache: the Prolog stages it into SLURM_TMPDIR
+			var at float64
+			staged, _ := value(j.Out, "staged_at")
+			fmt.Sscanf(staged, "%f", &at)
+			when := time.Unix(0, int64(at*1e9))
+			batch := c.jobField(t, j.ID, "BatchHost")
+			prolog, task := c.hookStarts(t, "prolog", j.ID, batch), c.hookStarts(t, "taskprolog", j.ID, batch)
+			if len(prolog) != 1 || len(task) == 0 || when.Before(onDay(when, prolog[0])) || !when.Before(onDay(when, task[0])) {
+				t.Errorf("env staged on %s at %q, want it staged by the prolog (%v), before the task prolog (%v) (needs relocatable envs: branch sitecache)",
+					batch, staged, prolog, task)
+			}
+		}
 		for _, node := range []string{"node1", "node2"} { // the Epilog removes SLURM_TMPDIR
 			dir := filepath.Join(f.nodeScratch(node), User+"."+j.ID)
 			if !waitGone(dir) {
