@@ -114,6 +114,9 @@ func testPrivateTmp(t *testing.T, f *fixture, conf string) {
 		if n := strings.Count(j.Out, phraseCacheHit); n != 2 {
 			t.Errorf("%d %q lines, want 2: each node stages the env into the job's /tmp", n, phraseCacheHit)
 		}
+		if n := strings.Count(j.Out, "staged on all 2 nodes"); n != 1 {
+			t.Errorf("%d %q lines, want 1: senv's staging step, inside the job's namespace on both nodes", n, "staged on all 2 nodes")
+		}
 		for _, node := range []string{"node1", "node2"} {
 			if _, done := f.stagedOn(node, envID); exists(done) {
 				t.Errorf("env %s staged in %s's own /tmp, not the job's", envID, node)
