@@ -11,6 +11,7 @@ Only the standard library is used, so the base interpreter can run it.
 """
 
 import argparse
+import contextlib
 import concurrent.futures
 import json
 import os
@@ -23,40 +24,15 @@ import subprocess
 import sys
 import time
 
+from bigenv import BigEnvCases
+from common import fmt_delta, fmt_s, human_bytes, log, rm, strip, tree_stats
+
 SCI = ["numpy", "scipy", "pandas", "matplotlib", "scikit-learn"]
 IMPORT = "import numpy, scipy, pandas"
 STAGED_RE = re.compile(r"cache hit, staged (\d+) files \(([^)]*)\) in ([0-9.]+)(ms|s)")
 
 
-def log(msg):
-    print("bench: " + msg, file=sys.stderr, flush=True)
-
-
-def human_bytes(n):
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return "%.1f %s" % (n / size, unit)
-    return "%d B" % n
-
-
-def fmt_s(sec):
-    if sec is None:
-        return "n/a"
-    if sec < 1:
-        return "%.1f ms" % (sec * 1000)
-    return "%.2f s" % sec
-
-
-def fmt_delta(sec):
-    return ("+" if sec >= 0 else "−") + fmt_s(abs(sec))
-
-
-def rm(path):
-    if os.path.lexists(path):
-        shutil.rmtree(path)
-
-
-class Bench:
+class Bench(BigEnvCases):
     def __init__(self, a):
         self.a = a
         self.quick = a.quick
@@ -66,6 +42,7 @@ class Bench:
         self.python = a.python
         self.uv = shutil.which(a.uv) or a.uv
         self.work = a.work
+        self.primary = a.work  # the scratch filesystem most cases run on
         self.out = a.out
         self.cache = os.path.join(a.bench_cache, "run", "cache")
         self.stage = os.path.join(self.work, "stage")
@@ -139,6 +116,34 @@ class Bench:
     def reset_target(self):
         rm(self.tdir)
 
+    def reset_all(self):
+        rm(self.stage)
+        rm(self.tdir)
+
+    # ---- scratch filesystems -----------------------------------------
+
+    def filesystems(self):
+        """The scratch dirs the warm starts are measured on: the primary
+        (journaled ext4 when bench/run.sh could make one) and tmpfs."""
+        return [self.primary] + ([self.a.tmpfs] if self.a.tmpfs else [])
+
+    def fs_label(self, work):
+        out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", work], capture_output=True, text=True).stdout.split()
+        fstype, src = (out + ["?", "?"])[:2]
+        return "%s (%s)" % (fstype, "loop image" if src.startswith("/dev/loop") else src)
+
+    @contextlib.contextmanager
+    def on(self, work):
+        """Runs the block with the stage dir and targets on scratch work."""
+        saved = (self.work, self.stage, self.tdir, self.env["SENV_STAGE_DIR"])
+        self.work, self.stage, self.tdir = work, os.path.join(work, "stage"), os.path.join(work, "target")
+        self.env["SENV_STAGE_DIR"] = self.stage
+        try:
+            yield
+        finally:
+            self.reset_all()
+            self.work, self.stage, self.tdir, self.env["SENV_STAGE_DIR"] = saved
+
     # ---- output --------------------------------------------------------
 
     def emit(self, line=""):
@@ -189,6 +194,7 @@ class Bench:
             "cpu": cpu, "nproc": os.cpu_count(), "memory": mem, "kernel": platform.release(),
             "cache fs (stand-in for the shared fs)": fs(self.cache),
             "scratch fs (node-local stage and baseline targets)": fs(self.work),
+            "second scratch fs (warm starts, second column)": fs(self.a.tmpfs) if self.a.tmpfs else "none",
             "go": out(["go", "version"]), "python": out([self.python, "--version"]),
             "pip (in a new venv)": out([self.python, "-m", "pip", "--version"]).split(" from ")[0],
             "uv": out([self.uv, "--version"]), "zstd": out(["zstd", "--version"]),
@@ -331,6 +337,8 @@ class Bench:
                          "%.1f×" % (r["pip"]["median"] / r["senv"]["median"]), ""])
             self.table("1c. Warm start (import payload) on one CPU (`taskset -c 0`, %d runs) and on both" % r["senv_1cpu"]["n"],
                        ["method", "1 CPU", "%d CPUs" % os.cpu_count(), "speed-up"], rows)
+        if self.a.tmpfs:
+            self.warm_second_fs(r, archive, flags)
         ratio = r["senv"]["median"] / base["median"]
         self.target("warm start ≤ 1.2× tar+zstd proxy (import payload)", "%.2f×" % ratio, "≤ 1.20×", ratio <= 1.2)
         ratio2 = r["senv_true"]["median"] / r["tar_true"]["median"]
@@ -339,6 +347,27 @@ class Bench:
                     "senv < uv", r["senv"]["median"] < r["uv"]["median"])
         speedup = r["pip"]["median"] / r["senv"]["median"]
         self.target("≥ 20× faster than per-job venv + pip (scientific stack)", "%.1f×" % speedup, "≥ 20×", speedup >= 20)
+
+    def warm_second_fs(self, r, archive, flags):
+        """The warm start's main rows again with the stage and targets on the
+        second scratch (tmpfs), beside the primary's."""
+        with self.on(self.a.tmpfs):
+            log("warm start on %s, round-robin: tar + zstd and senv run, import payload and true" % self.a.tmpfs)
+            t = self.measure_group({
+                "tar": (self.tar_proxy(archive, IMPORT), self.reset_all),
+                "senv": (self.senv_run(flags, ["python", "-c", IMPORT]), self.reset_all),
+                "tar_true": (self.tar_proxy(archive, None), self.reset_all),
+                "senv_true": (self.senv_run(flags, ["true"]), self.reset_all),
+            })
+        r.update({k + "@tmpfs": v for k, v in t.items()})
+        rows = []
+        for name, key in (("tar + zstd proxy, then the payload", "tar"), ("**senv run** (import payload)", "senv"),
+                          ("tar + zstd proxy, extraction only", "tar_true"), ("**senv run -- true**", "senv_true")):
+            rows.append([name, fmt_s(r[key]["median"]), fmt_s(r[key + "@tmpfs"]["median"])])
+        for name, a, b in (("senv / tar+zstd (import payload)", "senv", "tar"), ("senv / tar+zstd (staging only)", "senv_true", "tar_true")):
+            rows.append([name, "%.2f×" % (r[a]["median"] / r[b]["median"]), "%.2f×" % (r[a + "@tmpfs"]["median"] / r[b + "@tmpfs"]["median"])])
+        self.table("1d. Warm start, scientific stack, on each scratch filesystem (medians of %d runs)" % r["senv"]["n"],
+                   ["method", self.fs_label(self.primary), self.fs_label(self.a.tmpfs)], rows)
 
     def case_hot(self):
         flags = self.sci_flags()
@@ -461,24 +490,28 @@ class Bench:
         ])
 
     def case_herd(self):
-        """16 cold starts of one spec, as a job array would start them: on
+        for n in (16,) + (() if self.quick else (64,)):
+            self.herd_case(n)
+
+    def herd_case(self, n):
+        """n cold starts of one spec, as a job array would start them: on
         one node (shared stage dir), on as many simulated nodes as this
-        machine has CPUs (a real node stages on CPUs of its own), and on 16
-        simulated nodes sharing those CPUs. A simulated node is a mount
+        machine has CPUs (a real node stages on CPUs of its own), and (n=16)
+        on n simulated nodes sharing those CPUs. A simulated node is a mount
         namespace where the stage path is bind-mounted from a per-node dir,
         so the tasks of one node share its stage, as on a cluster."""
-        n = 16
         if self.quick:
             name, flags, reps = "synthetic 20k files", self.syn_flags("syn20k"), 1
         else:
-            name, flags, reps = "scientific stack", self.sci_flags(), self.runs
+            name, flags, reps = "scientific stack", self.sci_flags(), self.runs if n <= 16 else 2
         ns = self.a.unshare
         cpus = os.cpu_count() or 1
-        layouts = [1] + (sorted({min(cpus, n), n} - {1}) if ns else [])
+        layouts = [1] + (sorted(({min(cpus, n)} | ({n} if n <= 16 else set())) - {1}) if ns else [])
         r = {"build": [], "stage": [], "mode": ns or "one node"}
         for k in layouts:
             r["herd%d" % k], r["outcomes%d" % k] = [], []
-        r["herd_warm%d" % n] = []
+        if n in layouts:
+            r["herd_warm%d" % n] = []
         herd_stage = os.path.join(self.work, "hstage")
         nodes = os.path.join(self.work, "hnodes")
         cache = os.path.join(self.a.bench_cache, "run", "herd-cache")
@@ -524,7 +557,7 @@ class Bench:
         rm(cache)
         rm(herd_stage)
         rm(nodes)
-        self.results["cases"]["herd"] = r
+        self.results["cases"]["herd" if n == 16 else "herd%d" % n] = r
         b, s = statistics.median(r["build"]), statistics.median(r["stage"])
         rows = [["one build alone (fresh cache and stage)", len(r["build"]), fmt_s(b), "", ""],
                 ["one stage alone (cache hit)", len(r["stage"]), fmt_s(s), "", ""],
@@ -547,9 +580,9 @@ class Bench:
                              "cold herd / this: %.2f×" % (h / (b + w))])
         k = min(cpus, n) if min(cpus, n) in layouts else 1
         h = statistics.median(r["herd%d" % k])
-        self.target("herd: 16 cold starts on %d node(s) ≤ 1.3× one build + one stage" % k, "%.2f×" % (h / (b + s)), "≤ 1.30×",
+        self.target("herd: %d cold starts on %d node(s) ≤ 1.3× one build + one stage" % (n, k), "%.2f×" % (h / (b + s)), "≤ 1.30×",
                     h / (b + s) <= 1.3)
-        self.table("4. Herd: %d cold starts of one spec (%s), fresh cache and stage" % (n, name),
+        self.table("4%s. Herd: %d cold starts of one spec (%s), fresh cache and stage" % ("" if n == 16 else "b", n, name),
                    ["case", "n", "median wall", "vs build + stage", "outcomes (first rep)"], rows)
 
     def herd(self, argvs, env):
@@ -655,11 +688,13 @@ class Bench:
             count = self.runs
             log("profile: go test -bench on envs.Unpack, its steps and the manifest (-count %d, medians)" % count)
             entries = [("scientific stack", self.entry(env_id)), ("syn20k", self.entry(self.syn["syn20k"]))]
+            if getattr(self, "torch", None):
+                entries.append(("torch stack", os.path.dirname(self.torch["archive"])))
             prof["go-bench"] = []
             for name, entry in entries:
                 env = dict(self.env, SENV_BENCH_ENTRY=entry, SENV_BENCH_SCRATCH=self.work)
                 p = subprocess.run(["go", "test", "./bench/unpack", "-run", "^$", "-bench", "^Benchmark(Unpack|Steps|Manifest)$",
-                                    "-benchtime", "2x", "-count", str(count)], env=env, capture_output=True, text=True, cwd=self.a.repo)
+                                    "-benchtime", "2x", "-count", str(2 if name == "torch stack" else count)], env=env, capture_output=True, text=True, cwd=self.a.repo)
                 with open(os.path.join(pdir, "go-bench-%s.txt" % name.replace(" ", "-")), "w") as fh:
                     fh.write(p.stdout + p.stderr)
                 prof["go-bench"] += ["%s: %s" % (name, ln) for ln in bench_medians(p.stdout)]
@@ -687,7 +722,8 @@ class Bench:
     # ---- main ----------------------------------------------------------
 
     def main(self):
-        for d in (os.path.join(self.a.bench_cache, "run"), self.stage, self.tdir, os.path.join(self.work, "hstage")):
+        for d in (os.path.join(self.a.bench_cache, "run"), self.stage, self.tdir, os.path.join(self.work, "hstage")) + \
+                tuple(os.path.join(self.a.tmpfs, x) for x in ("stage", "target") if self.a.tmpfs):
             rm(d)
         os.makedirs(self.cache, exist_ok=True)
         os.makedirs(self.out, exist_ok=True)
@@ -697,19 +733,21 @@ class Bench:
         self.emit("")
         self.emit("Mode: %s, %d timed runs per case after %d warm-up (unless a row says otherwise); medians."
                   % (self.results["mode"], self.runs, self.warmup))
-        if cases != ["conda"]:  # every other case uses the Python envs
+        if "all" in cases or set(cases) & {"warm", "hot", "herd", "footprint", "scaling", "entries", "profile"}:
             log("building the scientific-stack env into the cache (untimed)")
             self.sci = self.build_env(self.sci_flags())
             self.syn = {}
-            for name in ["syn1k", "syn5k", "syn20k"]:
+            for name in ["syn1k", "syn5k", "syn20k"] + ([] if self.quick else ["syn100k"]):
                 log("building the %s env into the cache (untimed)" % name)
                 self.syn[name] = self.build_env(self.syn_flags(name))[0]
             self.results["builds"] = {"sci": self.sci[1]}
             self.emit("Scientific-stack build (untimed setup): `%s`" % self.sci[1].replace("\n", "` `"))
+        big = ("torch", "mount", "size")  # the torch stack: left out of --quick unless named
         for name, fn in (("warm", self.case_warm), ("hot", self.case_hot), ("check", self.case_check), ("herd", self.case_herd),
                          ("footprint", self.case_footprint), ("scaling", self.case_scaling), ("conda", self.case_conda),
-                         ("profile", self.profile)):
-            if "all" in cases or name in cases:
+                         ("entries", self.case_entries), ("torch", self.case_torch), ("mount", self.case_mount),
+                         ("size", self.case_size), ("profile", self.profile)):
+            if name in cases or ("all" in cases and not (self.quick and name in big)):
                 fn()
         rows = [[t["target"], t["value"], t["limit"], "PASS" if t["met"] else "MISS"] for t in self.results["targets"]]
         self.table("Targets (reported, not asserted)", ["target", "measured", "target", "result"], rows)
@@ -762,34 +800,6 @@ def outcomes(stderrs):
     return "%d built, %d staged from cache, %d reused, %d waited" % (built, hit, len(stderrs) - built - hit, waited)
 
 
-def strip(r):
-    """Drops captured stderr from measurements before they go to JSON."""
-    return {k: ({kk: vv for kk, vv in v.items() if kk != "stderr"} if isinstance(v, dict) else v) for k, v in r.items()}
-
-
-def tree_stats(root):
-    s = {"files": 0, "dirs": 0, "links": 0, "bytes": 0, "alloc": 0}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            st = os.lstat(os.path.join(dirpath, d))
-            if os.path.islink(os.path.join(dirpath, d)):
-                s["links"] += 1
-            else:
-                s["dirs"] += 1
-            s["alloc"] += st.st_blocks * 512
-        for fn in filenames:
-            p = os.path.join(dirpath, fn)
-            st = os.lstat(p)
-            if os.path.islink(p):
-                s["links"] += 1
-            else:
-                s["files"] += 1
-                s["bytes"] += st.st_size
-            s["alloc"] += st.st_blocks * 512
-    s["inodes"] = s["files"] + s["dirs"] + s["links"]
-    return s
-
-
 def head_table(path, n):
     with open(path) as f:
         return [ln.rstrip() for ln in f][:n]
@@ -805,7 +815,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer runs and smaller herd: under 3 minutes")
     p.add_argument("--runs", type=int, default=0, help="timed runs per case (default 5, quick 3)")
-    p.add_argument("--cases", default="all", help="comma-separated: warm,hot,check,herd,footprint,scaling,conda,profile")
+    p.add_argument("--cases", default="all",
+                   help="comma-separated: warm,hot,check,herd,footprint,scaling,conda,entries,torch,mount,size,profile")
     p.add_argument("--senv", required=True)
     p.add_argument("--python", required=True)
     p.add_argument("--uv", default="uv")
@@ -815,6 +826,8 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--wheels-sci", required=True)
     p.add_argument("--wheels-syn", required=True)
+    p.add_argument("--wheels-torch", default="", help="wheelhouse of torch and its dependencies (torch, mount, size)")
+    p.add_argument("--tmpfs", default="", help="second scratch dir, on tmpfs, for the warm starts' second column ('' for none)")
     p.add_argument("--micromamba", default="", help="micromamba binary for the conda case ('' skips it)")
     p.add_argument("--conda-channel", default="", help="conda channel URL for the conda case (the senv test channel)")
     p.add_argument("--unshare", default="", help="command prefix giving each herd task its own mount namespace, e.g. 'unshare -m'")

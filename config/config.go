@@ -117,7 +117,7 @@ var Settings = []Setting{
 			return nil
 		},
 		func(c *Config) string { return strings.Join(c.SiteCache, " ") }}),
-	setting("stage_dir", "node-local directory environments run from", func(func(string) string) string { return fmt.Sprintf("/tmp/senv-%d", os.Getuid()) },
+	setting("stage_dir", "node-local directory environments run from ({jobid}: the Slurm job's ID; outside a job the default)", func(func(string) string) string { return fmt.Sprintf("/tmp/senv-%d", os.Getuid()) },
 		str(func(c *Config) *string { return &c.StageDir })),
 	setting("python_module", "module loaded for `#ENV python X` ({version} is replaced); empty: none", fixed(""),
 		str(func(c *Config) *string { return &c.PythonModule })),
@@ -232,8 +232,26 @@ func Load(getenv func(string) string, flags map[string]string) (*Config, error) 
 		}
 		c.Source[k] = "flag"
 	}
-	c.CacheDir, c.StageDir = expandUser(c.CacheDir), expandUser(c.StageDir)
+	c.CacheDir, c.StageDir = expandUser(c.CacheDir), expandJob(expandUser(c.StageDir), getenv("SLURM_JOB_ID"))
 	return c, nil
+}
+
+// JobPlaceholder in stage_dir is replaced by the Slurm job's ID: a site
+// whose Prolog makes a scratch dir per job (the job's $SLURM_TMPDIR) stages
+// envs into it with stage_dir = "/localscratch/{user}.{jobid}/senv".
+const JobPlaceholder = "{jobid}"
+
+// expandJob replaces JobPlaceholder in a stage dir with jobID. Outside a
+// job (no or no numeric SLURM_JOB_ID: a login node, where `senv sbatch`
+// builds) there is no job's dir, and the default stage dir stands in.
+func expandJob(dir, jobID string) string {
+	if !strings.Contains(dir, JobPlaceholder) {
+		return dir
+	}
+	if _, err := strconv.ParseUint(jobID, 10, 32); err != nil {
+		return fmt.Sprintf("/tmp/senv-%d", os.Getuid())
+	}
+	return strings.ReplaceAll(dir, JobPlaceholder, jobID)
 }
 
 // EnvSettings returns the settings that SENV_* variables set in getenv, as

@@ -91,6 +91,31 @@ func TestExpandUser(t *testing.T) {
 	}
 }
 
+// TestExpandJob: {jobid} in stage_dir is the job's ID inside a Slurm job; outside one (or
+// with a SLURM_JOB_ID that is not a number, which must not reach a path) the default.
+func TestExpandJob(t *testing.T) {
+	def := "/tmp/senv-" + strconv.Itoa(os.Getuid())
+	for _, tc := range []struct{ job, want string }{
+		{"4711", "/local/u.4711/senv"},
+		{"", def},
+		{"../../etc", def},
+	} {
+		getenv := func(k string) string {
+			if k == "SLURM_JOB_ID" {
+				return tc.job
+			}
+			return ""
+		}
+		c, err := Load(getenv, map[string]string{"stage_dir": "/local/u.{jobid}/senv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StageDir != tc.want {
+			t.Errorf("SLURM_JOB_ID=%q: stage_dir %s, want %s", tc.job, c.StageDir, tc.want)
+		}
+	}
+}
+
 // TestListsKeepURLs: list settings hold URLs and paths with spaces.
 func TestListsKeepURLs(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "c.toml")

@@ -147,6 +147,7 @@ func (h Hook) root(ctx context.Context, name string) error {
 			return nil // nothing to stage: the common case costs one scontrol call
 		}
 		req.Script, req.Command = script, JobCommand(ctx, jobID)
+		req.PrivateTmp = PrivateTmp(slurmConf())
 	}
 	stdin, err := json.Marshal(req)
 	if err != nil {
@@ -158,9 +159,20 @@ func (h Hook) root(ctx context.Context, name string) error {
 // PrologAsUser is the Prolog's unprivileged half: it parses the job script
 // of the root half's request and stages its env if the lock and the cache
 // entry exist. It never solves and never builds; spec errors are left to
-// the job, which reports them in its own log. h.Config must apply
-// req.Settings.
+// the job, which reports them in its own log. Under job_container/tmpfs
+// (req.PrivateTmp) it stages nothing into /tmp, which is not yet the job's.
+// h.Config must apply req.Settings.
 func (h Hook) PrologAsUser(ctx context.Context, req *Request) error {
+	if req.PrivateTmp && MayHaveSpec(req.Script) {
+		cfg, err := h.Config()
+		if err != nil {
+			return err
+		}
+		if InPrivateTmp(cfg.StageDir) {
+			h.logf("prolog: job %s: not pre-staging: stage_dir %s is in the job's private /tmp (job_container/tmpfs), made after the prolog; the job stages its env itself (a stage_dir outside /tmp and /dev/shm is pre-staged)", req.JobID, cfg.StageDir)
+			return nil
+		}
+	}
 	if id, rendered := RenderedEnvID(req.Script); rendered {
 		return h.prestageID(ctx, req.JobID, id) // `senv sbatch` pinned the env it built
 	}

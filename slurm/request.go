@@ -23,6 +23,9 @@ type Request struct {
 	Settings map[string]string `json:"settings,omitempty"`
 	// Script is the job's batch script (the prolog's).
 	Script []byte `json:"script,omitempty"`
+	// PrivateTmp says that the job gets a private /tmp made after the
+	// Prolog (see PrivateTmp): the half must not stage into /tmp.
+	PrivateTmp bool `json:"private_tmp,omitempty"`
 }
 
 // maxRequest bounds what ReadRequest reads: a script of the largest size,

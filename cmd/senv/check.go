@@ -25,10 +25,14 @@ payload command that unloads the modules senv loaded before it (module purge,
 module --force purge, ml purge, module restore, module reset). senv sbatch
 prints the same warnings.
 
+Sites can run it on every plain "sbatch job.sh" with #ENV lines, so that a
+typo fails at submit: contrib/slurm/cli_filter.lua (docs/hooks.md).
+
 Examples:
    senv check train.sh
    senv check --solve jobs/*.sh
-   senv check --json train.sh`,
+   senv check --json train.sh
+   sbatch train.sh     # with the site's cli_filter: refused here if train.sh's #ENV lines are bad`,
 		Flags: append(envFlags(),
 			&cli.BoolFlag{Name: "solve", Usage: "also solve the environment (records the lock in the cache)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the parsed spec as JSON on stdout"},

@@ -95,9 +95,16 @@ job's env onto this node if the cache already has it. It never builds and
 never solves. It always exits 0 (a non-zero Prolog drains the node) and
 gives up at prolog_timeout.
 
-Example (slurm.conf; see docs/hooks.md):
+Under JobContainerType=job_container/tmpfs the job's private /tmp is made
+after the Prolog: with a stage_dir in /tmp it stages nothing (the job
+stages its env itself); a stage_dir on local scratch outside /tmp is
+pre-staged.
+
+Examples (slurm.conf and /etc/senv/config.toml; see docs/hooks.md):
    Prolog=/usr/local/sbin/senv-prolog           # a script: exec senv prolog
-   PrologFlags=Alloc`,
+   PrologFlags=Alloc                            # Contain with job_container/tmpfs
+   stage_dir = "/localscratch/senv-{uid}"       # pre-staged, kept across jobs on the node
+   stage_dir = "/localscratch/{user}.{jobid}/senv"  # in the job's SLURM_TMPDIR (the site's Prolog makes it first)`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "as-user", Hidden: true, Usage: "internal: the unprivileged half"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("as-user") {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/senv-hpc/senv/slurm"
 	"github.com/senv-hpc/senv/wrapper"
 )
 
@@ -42,12 +43,12 @@ func stageOnNodes(c *cli.Context, p *wrapper.Prepared) error {
 	if p.Store == nil || p.ID == "" {
 		return nil
 	}
-	if _, ok := wrapper.InBatchStep(); !ok {
+	if _, ok := slurm.InBatchStep(); !ok {
 		return nil
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	return wrapper.StageOnNodes(c.Context, self, p.ID, p.Store.NoPack, logger(c))
+	return slurm.StageOnNodes(c.Context, self, p.ID, p.Store.NoPack, logger(c))
 }

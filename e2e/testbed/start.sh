@@ -4,7 +4,10 @@
 #
 #   bash e2e/testbed/start.sh            (stop with: bash e2e/testbed/stop.sh)
 #
-# Settings (all optional): SENV_TESTBED (default /opt/senv-testbed), CPUS_PER_NODE, MEM_PER_NODE.
+# Settings (all optional): SENV_TESTBED (default /opt/senv-testbed), CPUS_PER_NODE, MEM_PER_NODE,
+# SENV_TESTBED_PROFILE: "default", or "site" for what big sites run (see README.md):
+# job_container/tmpfs (a private /tmp per job, PrologFlags=Contain), cli_filter/lua with
+# contrib/slurm/cli_filter.lua, and a per-job $SLURM_TMPDIR made by the Prolog.
 #
 # Layout under $TB (world-readable):
 #   etc/slurm.conf               linked from /etc/slurm/slurm.conf
@@ -19,6 +22,11 @@
 #   cluster/{state,spool,run,log}  daemon state; cluster/log/hooks.log has one line per hook run
 #   cluster/nodes/nodeK/tmp      /tmp of node K: each slurmd runs in its own UTS+mount namespace
 #                                with hostname nodeK and this directory bind-mounted on /tmp
+#   site profile only:
+#   cluster/nodes/nodeK/scratch  node K's local scratch, bind-mounted on $TB/scratch there; the
+#                                Prolog makes $TB/scratch/USER.JOBID (the job's SLURM_TMPDIR)
+#   cluster/jobcontainer/nodeK   job_container/tmpfs BasePath of node K (one dir per job)
+#   etc/job_container.conf, etc/cli_filter.lua   linked from /etc/slurm/
 #
 # Idempotent: if the cluster is already up with the same config this does nothing. Otherwise it
 # stops what runs (by pid), starts from fresh state (empty node /tmp dirs, like a reboot) and
@@ -31,6 +39,8 @@ NODES=2
 CPUS_PER_NODE=${CPUS_PER_NODE:-$(nproc)}
 MEM_PER_NODE=${MEM_PER_NODE:-4096} # MB; SlurmdParameters=config_overrides: need not match the HW
 TEST_USER=senvtest
+PROFILE=${SENV_TESTBED_PROFILE:-default}
+case "$PROFILE" in default | site) ;; *) echo "start.sh: SENV_TESTBED_PROFILE must be default or site, not $PROFILE" >&2; exit 2 ;; esac
 CTLD_PORT=6817
 SLURMD_PORT0=6818 # node K listens on SLURMD_PORT0+K-1
 WAIT_S=60
@@ -43,14 +53,21 @@ elapsed() { awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2fs", b-a
 log() { printf '[start %s] %s (%s)\n' "$(date +%T.%3N)" "$*" "$(elapsed)" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "start.sh: must run as root" >&2; exit 1; }
+# The daemons must not inherit our open files: under `flock LOCK bash start.sh` (how tests
+# share the testbed) a daemon holding the lock's descriptor would hold the lock forever.
+for fd in "/proc/$$/fd/"*; do
+  fd=${fd##*/}
+  case $fd in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
 for c in slurmctld slurmd sbatch munged mungekey unshare runuser /usr/share/lmod/lmod/init/sh /usr/bin/python3.11; do
   command -v "$c" >/dev/null || [ -e "$c" ] || { echo "start.sh: $c missing; run: bash $HERE/install.sh" >&2; exit 1; }
 done
 
 # ---------------------------------------------------------------- 1. user, directories
 id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
-mkdir -p "$TB" "$ETC" "$TB/bin" "$TB/work" "$CL"/{state,log,run,spool,nodes}
-chmod 755 "$TB" "$ETC" "$TB/bin" "$CL" "$CL/nodes"
+mkdir -p "$TB" "$ETC" "$TB/bin" "$TB/work" "$TB/scratch" "$CL"/{state,log,run,spool,nodes,jobcontainer}
+chmod 755 "$TB" "$ETC" "$TB/bin" "$CL" "$CL/nodes" "$CL/jobcontainer"
+chmod 1777 "$TB/scratch" # like a node-local /localscratch: users make their own dirs in it
 chmod 1777 "$TB/work"
 chown slurm:slurm "$CL/state" "$CL/log" # slurmctld runs as SlurmUser=slurm
 touch "$CL/log/hooks.log"
@@ -115,28 +132,84 @@ fi
 # ---------------------------------------------------------------- 3. hook wrappers
 # Prolog/Epilog run as root with a minimal environment (no PATH); TaskProlog runs as the job
 # user and its stdout is parsed by slurmstepd, so the wrappers print nothing themselves.
+# The site profile adds what sites do for $SLURM_TMPDIR: the Prolog makes a private per-job
+# dir on the node's local scratch, the TaskProlog exports it, the Epilog removes it.
+site_hook() { # site_hook HOOK -> the site profile's lines for HOOK
+  [ "$PROFILE" = site ] || return 0
+  case $1 in
+  prolog) cat <<'EOF'
+# site: a private per-job dir on local scratch, the job's SLURM_TMPDIR
+case ${SLURM_JOB_ID:-x} in *[!0-9]*) exit 1 ;; esac
+d="$TB/scratch/$SLURM_JOB_USER.$SLURM_JOB_ID"
+rm -rf -- "$d" # a requeued job's, or one a user made in the sticky dir
+mkdir -m 0700 "$d" && chown "$SLURM_JOB_UID:$SLURM_JOB_GID" "$d" || exit 1
+EOF
+    ;;
+  taskprolog) cat <<'EOF'
+# site: the job's SLURM_TMPDIR, made by the Prolog
+echo "export SLURM_TMPDIR=$TB/scratch/${SLURM_JOB_USER:-$(id -un)}.$SLURM_JOB_ID"
+EOF
+    ;;
+  epilog) cat <<'EOF'
+# site: remove the job's SLURM_TMPDIR
+case ${SLURM_JOB_ID:-x} in *[!0-9]*) ;; *) rm -rf -- "$TB/scratch/$SLURM_JOB_USER.$SLURM_JOB_ID" ;; esac
+EOF
+    ;;
+  esac
+}
 for hook in prolog:prolog epilog:epilog taskprolog:task-prolog; do
   f=${hook%%:*} cmd=${hook#*:}
-  cat >"$ETC/$f.sh.new" <<EOF
+  {
+    cat <<EOF
 #!/bin/sh
-# $f.sh — generated by e2e/testbed/start.sh. Runs \`senv $cmd\` when hooks are switched on.
+# $f.sh — generated by e2e/testbed/start.sh ($PROFILE profile). Runs \`senv $cmd\` when hooks are switched on.
 # Prolog/Epilog get no PATH; TaskProlog keeps the job's (senv task-prolog diffs against it).
 PATH=\${PATH:-/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 export PATH
 TB=$TB
+EOF
+    site_hook "$f"
+    cat <<EOF
 if [ -e "\$TB/etc/hooks-on" ] && [ -x "\$TB/bin/senv" ]; then on=senv; else on=off; fi
 echo "$f \$(date +%T.%N) node=\${SLURMD_NODENAME:-} job=\${SLURM_JOB_ID:-} user=\${SLURM_JOB_USER:-\$(id -un)} step=\${SLURM_STEP_ID:-} hooks=\$on" >>"\$TB/cluster/log/hooks.log"
 [ "\$on" = senv ] || exit 0
 exec /usr/bin/env SENV_CONFIG="\$TB/etc/senv.toml" "\$TB/bin/senv" $cmd
 EOF
+  } >"$ETC/$f.sh.new"
   chmod 755 "$ETC/$f.sh.new"
   mv -f "$ETC/$f.sh.new" "$ETC/$f.sh"
 done
 
+# ---------------------------------------------------------------- 3b. site profile plugin configs
+# job_container.conf and cli_filter.lua are read from slurm.conf's directory: $ETC for the
+# daemons (SLURM_CONF), /etc/slurm for users' commands (the links). The tmpfs plugin appends
+# the node's name to BasePath, so every fake node has its own.
+site_files="job_container.conf cli_filter.lua"
+if [ "$PROFILE" = site ]; then
+  cat >"$ETC/job_container.conf.new" <<EOF
+# generated by e2e/testbed/start.sh (site profile)
+AutoBasePath=true
+BasePath=$CL/jobcontainer
+EOF
+  # contrib's filter with this testbed's senv (sites set the same line)
+  sed "s|^local senv = .*|local senv = \"$TB/bin/senv\"|" "$HERE/../../contrib/slurm/cli_filter.lua" >"$ETC/cli_filter.lua.new"
+  grep -qxF "local senv = \"$TB/bin/senv\"" "$ETC/cli_filter.lua.new" || { echo "start.sh: cannot set senv's path in cli_filter.lua" >&2; exit 1; }
+  for f in $site_files; do
+    chmod 644 "$ETC/$f.new"
+    mv -f "$ETC/$f.new" "$ETC/$f"
+    [ "$(readlink "/etc/slurm/$f" 2>/dev/null)" = "$ETC/$f" ] || { mkdir -p /etc/slurm && ln -sfn "$ETC/$f" "/etc/slurm/$f"; }
+  done
+else
+  for f in $site_files; do
+    if [ "$(readlink "/etc/slurm/$f" 2>/dev/null)" = "$ETC/$f" ]; then rm -f "/etc/slurm/$f"; fi
+    rm -f "$ETC/$f"
+  done
+fi
+
 # ---------------------------------------------------------------- 4. slurm.conf
 new_conf=$(mktemp)
 cat >"$new_conf" <<EOF
-# generated by e2e/testbed/start.sh (senv testbed)
+# generated by e2e/testbed/start.sh (senv testbed, $PROFILE profile)
 ClusterName=senvtest
 SlurmctldHost=$(hostname -s)(127.0.0.1)
 SlurmUser=slurm
@@ -173,7 +246,12 @@ MinJobAge=300
 Prolog=$ETC/prolog.sh
 Epilog=$ETC/epilog.sh
 TaskProlog=$ETC/taskprolog.sh
-PrologFlags=Alloc
+$(if [ "$PROFILE" = site ]; then
+  printf '%s\n' "# site profile: a private /tmp per job (needs PrologFlags=Contain), submit-time checks" \
+    "JobContainerType=job_container/tmpfs" "PrologFlags=Contain" "CliFilterPlugins=cli_filter/lua"
+else
+  echo "PrologFlags=Alloc"
+fi)
 NodeName=node[1-$NODES] NodeHostname=node[1-$NODES] NodeAddr=127.0.0.1 Port=[$SLURMD_PORT0-$((SLURMD_PORT0 + NODES - 1))] CPUs=$CPUS_PER_NODE RealMemory=$MEM_PER_NODE State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -243,12 +321,23 @@ log "slurmctld up"
 # Own hostname and own /tmp per node; the namespaces live as long as the slurmd (and its jobs).
 for i in $(seq 1 "$NODES"); do
   n=node$i
-  rm -rf "${CL:?}/nodes/$n/tmp"
-  mkdir -p "$CL/spool/$n" "$CL/nodes/$n/tmp"
+  rm -rf "${CL:?}/nodes/$n/tmp" "${CL:?}/nodes/$n/scratch" "${CL:?}/jobcontainer/$n"
+  mkdir -p "$CL/spool/$n" "$CL/nodes/$n/tmp" "$CL/nodes/$n/scratch"
   chmod 755 "$CL/nodes/$n"
+  chmod 1777 "$CL/nodes/$n/scratch"
   chmod 1777 "$CL/nodes/$n/tmp"
-  unshare --uts --mount --propagation private -- /bin/sh -c \
-    "hostname $n && mount --bind '$CL/nodes/$n/tmp' /tmp && exec /usr/sbin/slurmd -N $n"
+  # Site profile: the node-local scratch, at the same path on every node. And slurmd on CPU 0:
+  # job_container/tmpfs binds each job's new mount namespace into BasePath, which the kernel
+  # refuses (EINVAL, "ns base mount failed") unless the new namespace's ID is above that of
+  # the namespace binding it. On this kernel (6.18) IDs seem not to grow across CPUs, and a fake node's
+  # namespace is not the boot one a real slurmd runs in, so about one job in three failed to
+  # launch; pinned, none of 24 did.
+  scratch='' pin=''
+  [ "$PROFILE" = site ] && pin="taskset -c 0"
+  [ "$PROFILE" = site ] && scratch=" && mount --bind '$CL/nodes/$n/scratch' '$TB/scratch'"
+  # shellcheck disable=SC2086 # $pin is a command prefix or nothing
+  $pin unshare --uts --mount --propagation private -- /bin/sh -c \
+    "hostname $n && mount --bind '$CL/nodes/$n/tmp' /tmp$scratch && exec /usr/sbin/slurmd -N $n"
 done
 
 # ---------------------------------------------------------------- 9. wait for idle
@@ -259,7 +348,7 @@ if ! nodes_in idle; then
   tail -5 "$CL"/log/slurmd-*.log >&2
   exit 1
 fi
-log "all $NODES nodes idle"
+log "all $NODES nodes idle ($PROFILE profile)"
 sinfo -N
 echo "config: $ETC/slurm.conf (linked from /etc/slurm/slurm.conf)   logs: $CL/log"
 echo "stop: bash $HERE/stop.sh"

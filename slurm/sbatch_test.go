@@ -1,6 +1,7 @@
-package main
+package slurm
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,17 +28,17 @@ func TestParseSbatchArgs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.args, func(t *testing.T) {
-			a, err := parseSbatchArgs(strings.Fields(tc.args))
+			a, err := ParseSbatchArgs(strings.Fields(tc.args))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var env []string
-			for _, d := range a.env {
+			for _, d := range a.Env {
 				env = append(env, d.Key+"="+strings.Join(d.Values, " "))
 			}
-			if !same(a.sbatch, tc.sbatch) || !same(env, tc.env) || a.script != tc.script ||
-				a.wrap != tc.wrap || !same(a.args, tc.scriptArgs) || a.buildAt != tc.buildAt {
-				t.Errorf("got sbatch %q env %q script %q args %q wrap %q build-at %q", a.sbatch, env, a.script, a.args, a.wrap, a.buildAt)
+			if !same(a.Sbatch, tc.sbatch) || !same(env, tc.env) || a.Script != tc.script ||
+				a.Wrap != tc.wrap || !same(a.Args, tc.scriptArgs) || a.BuildAt != tc.buildAt {
+				t.Errorf("got sbatch %q env %q script %q args %q wrap %q build-at %q", a.Sbatch, env, a.Script, a.Args, a.Wrap, a.BuildAt)
 			}
 		})
 	}
@@ -45,3 +46,20 @@ func TestParseSbatchArgs(t *testing.T) {
 
 // same compares string lists, nil and empty alike.
 func same(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b)) }
+
+// TestParseSbatchArgsUsage: an option missing its value is a usage error.
+func TestParseSbatchArgsUsage(t *testing.T) {
+	for _, args := range []string{"--pip", "job.sh --wrap", "--build-at"} {
+		_, err := ParseSbatchArgs(strings.Fields(args))
+		var ue *UsageError
+		if args == "job.sh --wrap" {
+			if err != nil {
+				t.Errorf("%q: %v, want --wrap taken as the script's argument", args, err)
+			}
+			continue
+		}
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: got %v, want a UsageError", args, err)
+		}
+	}
+}
