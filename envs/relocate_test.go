@@ -2,7 +2,9 @@ package envs
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +233,48 @@ func TestUnpackRelocatesSplitFiles(t *testing.T) {
 	info, err := os.Stat(filepath.Join(dst, "lib", "big.txt"))
 	if err != nil || info.Mode().Perm() != 0o644 {
 		t.Errorf("big.txt mode: %v %v", info, err)
+	}
+}
+
+// TestOwnEntryNotRelocatable: the user's own cache holds an entry whose
+// binaries embed a shorter prefix than this stage dir (a job's
+// {jobid} stage dir grew a digit): the env is built on this node without
+// publishing, and the entry stays as it was.
+func TestOwnEntryNotRelocatable(t *testing.T) {
+	own, err := OpenCache(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := relocTree(t, filepath.Join(t.TempDir(), "j9"))
+	id := filepath.Base(src)
+	if _, err := own.Publish(&Meta{ID: id, Manager: "venv", Kind: "venv", Prefix: src}, testLock(), src); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(own.Entry(id), manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := OpenStage(filepath.Join(t.TempDir(), "j10000"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	store := &Store{Cache: own, Stage: stage, Timeout: time.Minute, Publish: true,
+		Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
+	job := Job{ID: id, Lock: testLock(), Backend: slowBackend{}, Meta: Meta{ID: id, Manager: "venv", Kind: "venv"}}
+	if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != Built {
+		t.Fatalf("ensure: %s, %v; want built\n%s", outcome, err, strings.Join(log, "\n"))
+	}
+	all := strings.Join(log, "\n")
+	for _, w := range []string{"cannot relocate", "lib/libx.so", "building it on this node instead", "on this node only"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("log lacks %q:\n%s", w, all)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(own.Entry(id), manifestName)); !bytes.Equal(after, before) {
+		t.Error("the cache entry was replaced")
+	}
+	if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != Staged {
+		t.Fatalf("second ensure: %s, %v; want staged", outcome, err)
 	}
 }

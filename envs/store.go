@@ -88,6 +88,20 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 				skip[c.Root] = true
 				continue
 			}
+			var re *RelocateError
+			if errors.As(err, &re) && j.Lock != nil && attempt < 3 {
+				// the user's own (or a lab's) entry, built at a shorter
+				// prefix: the ID is taken, so build here without publishing
+				s.logf("warning: %s; building it on this node instead", strings.ReplaceAll(err.Error(), "\n", " "))
+				built, err := s.build(ctx, j, true)
+				if err != nil {
+					return "", "", err
+				}
+				if built {
+					return s.Stage.Prefix(j.ID), Built, nil
+				}
+				continue
+			}
 			if err != nil {
 				return "", "", err
 			}
@@ -102,7 +116,7 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 			}
 			return s.Stage.Prefix(j.ID), outcome, nil
 		}
-		built, err := s.build(ctx, j)
+		built, err := s.build(ctx, j, false)
 		if err != nil {
 			return "", "", err
 		}
@@ -134,12 +148,20 @@ func (s *Store) stageFromCache(c Cache, id string) (*Manifest, error) {
 // build builds, publishes and stages env j.ID under the cache-wide build
 // lock. It returns false, without error, when another builder published it
 // while we waited.
-func (s *Store) build(ctx context.Context, j Job) (bool, error) {
+//
+// local builds and stages the env on this node only, publishing nothing:
+// for an entry the cache holds but cannot relocate to this stage dir.
+func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 	if j.Lock == nil {
 		return false, fmt.Errorf("failed to stage env %s: it is not in the cache %s", j.ID, s.Cache.Root)
 	}
-	bl, err := s.Cache.BuildLock(j.ID, s.Timeout, s.waitMsg)
+	var bl *Flock
+	var err error
+	if !local {
+		bl, err = s.Cache.BuildLock(j.ID, s.Timeout, s.waitMsg)
+	}
 	switch {
+	case local:
 	case errors.Is(err, ErrNoLocks):
 		s.logf("env %s: the cache filesystem has no working locks; building anyway (first publisher wins)", j.ID)
 	case err != nil:
@@ -188,7 +210,7 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 		return false, fmt.Errorf("failed to build env %s: %w%s%s", j.ID, err, tail(out.String(), 30), hintLine(err))
 	}
 	j.Meta.BuildSeconds = time.Since(start).Seconds()
-	if !s.NoPack {
+	if !s.NoPack && !local {
 		// Publish removes its partial archive on failure: measure before
 		before, _ := StatFS(s.Cache.Root)
 		m, err := s.Cache.Publish(&j.Meta, j.Lock, prefix)
@@ -205,6 +227,8 @@ func (s *Store) build(ctx context.Context, j Job) (bool, error) {
 			s.logf("env %s: %d binary file(s), such as %s, embed the build prefix: it stages elsewhere only into a stage dir of at most %d characters",
 				j.ID, n, first, len(filepath.Dir(m.Prefix)))
 		}
+	} else if local {
+		s.logf("env %s built in %s on this node only (the cache's entry does not fit this stage dir)", j.ID, since(start))
 	} else {
 		s.logf("env %s built in place in %s", j.ID, since(start))
 	}
