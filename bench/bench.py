@@ -29,7 +29,7 @@ from common import fmt_delta, fmt_s, human_bytes, log, rm, strip, tree_stats
 
 SCI = ["numpy", "scipy", "pandas", "matplotlib", "scikit-learn"]
 IMPORT = "import numpy, scipy, pandas"
-STAGED_RE = re.compile(r"cache hit, staged (\d+) files \(([^)]*)\) in ([0-9.]+)(ms|s)")
+STAGED_RE = re.compile(r"cache hit, staged (\d+) files \(([^)]*)\)(?: from \S+)? in ([0-9.]+)(ms|s)")
 
 
 class Bench(BigEnvCases):
