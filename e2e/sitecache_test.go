@@ -4,37 +4,14 @@ package e2e
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
-)
 
-// siteListing lists every path under dir with owner, mode, size and mtime: what users must
-// not change in a site cache.
-func siteListing(t *testing.T, dir string) string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		out = append(out, fmt.Sprintf("%s %v %d %d", p, info.Mode(), info.Size(), info.ModTime().UnixNano()))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
-}
+	"github.com/senv-hpc/senv/internal/treesnap"
+)
 
 // siteDir makes a fresh directory under $TB (not /tmp: each node has its own) owned by
 // uid, mode 0755, removed at cleanup.
@@ -77,7 +54,7 @@ func TestSiteCacheRootBuilt(t *testing.T) {
 	if !strings.Contains(string(out), "env "+id+" building with") {
 		t.Fatalf("root did not build env %s:\n%s", id, out)
 	}
-	before := siteListing(t, site)
+	before := treesnap.Take(t, site)
 
 	config := f.write(t, "senv.toml", fmt.Sprintf("site_cache = [%q]\n", site))
 	script := f.write(t, "site.sh", `#!/bin/bash
@@ -118,7 +95,7 @@ senv ls
 	if !lsRow {
 		t.Errorf("senv ls in the job has no row of %s in tier site %s:\n%s", id, site, describe(j))
 	}
-	if after := siteListing(t, site); after != before {
+	if after := treesnap.Take(t, site); after != before {
 		t.Errorf("the job changed the site cache:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	for _, sub := range []string{"envs", "locks"} {
@@ -137,7 +114,7 @@ senv ls
 	if exit != 2 || !strings.Contains(stderr, "only in the site cache "+site+", which senv never changes") {
 		t.Errorf("senv rm of a site entry: exit %d, want 2 and why\n%s", exit, stderr)
 	}
-	if after := siteListing(t, site); after != before {
+	if after := treesnap.Take(t, site); after != before {
 		t.Errorf("senv rm changed the site cache")
 	}
 }

@@ -7,36 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/senv-hpc/senv/internal/treesnap"
+
 	"golang.org/x/sys/unix"
 )
-
-// snapshot lists every path under dir with its mode, size and mtime: what
-// a read-only tier must keep exactly.
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		lines = append(lines, fmt.Sprintf("%s %v %d %d", p, info.Mode(), info.Size(), info.ModTime().UnixNano()))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
 
 // siteWithEntry publishes relocTree's env, built under a long stage dir,
 // into a new cache dir, as an admin would, and returns the dir and the ID.
@@ -79,7 +57,7 @@ func TestSiteTier(t *testing.T) {
 	var log []string
 	store := &Store{Cache: own, Sites: []Cache{site}, Stage: stage, Timeout: time.Minute, Publish: true,
 		Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
-	before := snapshot(t, siteDir)
+	before := treesnap.Take(t, siteDir)
 
 	want := []Outcome{SiteHit, Staged}
 	for i, w := range want {
@@ -92,7 +70,7 @@ func TestSiteTier(t *testing.T) {
 			t.Errorf("ensure %d: bin/tool not relocated to %s: %q %v", i+1, prefix, data, err)
 		}
 	}
-	if after := snapshot(t, siteDir); after != before {
+	if after := treesnap.Take(t, siteDir); after != before {
 		t.Errorf("the site dir changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	if own.Has(id) {
@@ -115,7 +93,7 @@ func TestSiteCacheNeverWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, siteDir)
+	before := treesnap.Take(t, siteDir)
 	cases := []struct {
 		name string
 		op   func() error
@@ -135,7 +113,7 @@ func TestSiteCacheNeverWritten(t *testing.T) {
 	}
 	site.Touch(id)
 	site.CleanTemp(id)
-	if after := snapshot(t, siteDir); after != before {
+	if after := treesnap.Take(t, siteDir); after != before {
 		t.Errorf("the site dir changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 }
@@ -215,7 +193,7 @@ func TestSiteEntryNotRelocatable(t *testing.T) {
 	var log []string
 	store := &Store{Cache: own, Sites: []Cache{site}, Stage: stage, Timeout: time.Minute,
 		Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
-	before := snapshot(t, siteDir)
+	before := treesnap.Take(t, siteDir)
 	job := Job{ID: id, Lock: testLock(), Backend: slowBackend{}, Meta: Meta{ID: id, Manager: "venv", Kind: "venv"}}
 	for i, want := range []Outcome{Built, CacheHit} {
 		log = nil
@@ -235,7 +213,7 @@ func TestSiteEntryNotRelocatable(t *testing.T) {
 	if !own.Has(id) {
 		t.Error("the env was not published into the user's cache")
 	}
-	if after := snapshot(t, siteDir); after != before {
+	if after := treesnap.Take(t, siteDir); after != before {
 		t.Errorf("the site dir changed")
 	}
 }

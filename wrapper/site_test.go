@@ -3,36 +3,18 @@ package wrapper
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/senv-hpc/senv/internal/treesnap"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/internal/wheelhouse"
 	"github.com/senv-hpc/senv/jobspec"
 )
-
-// listing is every path under dir with mode, size and mtime.
-func listing(t *testing.T, dir string) string {
-	t.Helper()
-	var out []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			out = append(out, fmt.Sprintf("%s %v %d %d", p, info.Mode(), info.Size(), info.ModTime().UnixNano()))
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return strings.Join(out, "\n")
-}
 
 // TestSiteCache: what an admin built into a site cache (with the site cache
 // also in the admin's own site_cache, as /etc/senv/config.toml gives it) a
@@ -60,7 +42,7 @@ func TestSiteCache(t *testing.T) {
 	if built.Outcome != envs.Built {
 		t.Fatalf("admin: %s, want built", built.Outcome)
 	}
-	before := listing(t, site)
+	before := treesnap.Take(t, site)
 
 	user := options(t)
 	user.Config.SiteCache = []string{"/nonexistent/site", site} // a node without the mount skips it
@@ -99,7 +81,7 @@ func TestSiteCache(t *testing.T) {
 			t.Errorf("the user's cache %s/ holds %v", sub, ents)
 		}
 	}
-	if after := listing(t, site); after != before {
+	if after := treesnap.Take(t, site); after != before {
 		t.Errorf("the site cache changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 }
