@@ -21,7 +21,6 @@ import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 
 from bigenv import BigEnvCases

@@ -188,7 +188,6 @@ class BigEnvCases:
     def torch_tables(self, r):
         m, p0 = r["meta"], self.primary
         fss = self.filesystems()
-        base = r["tar@" + p0]
         self.table("8. The torch stack (%d files, %s installed; archive %s): build" % (m["files"], human_bytes(m["bytes"]),
                                                                                      human_bytes(m["archive_bytes"])),
                    ["method", "n", "median", "min – max", "vs uv pip install -r the lock", "note"], [
