@@ -36,6 +36,8 @@ type Config struct {
 	PrologTimeout  time.Duration // hard deadline of `senv prolog`
 	EpilogGC       time.Duration // `senv epilog` removes the job user's staged envs unused this long; 0: never
 	TrustedOwners  []string      // besides you and root, whose cache entries and dirs senv runs: "alice", "1001", "group:hpclab"
+	MountDir       string        // root-owned node-local dir where the Prolog mounts env images; "" for never
+	ImageMinSize   int64         // `senv build` into a site cache makes an image of envs this big; 0 for never
 
 	// Source maps each setting key to where its value came from.
 	Source map[string]string
@@ -161,6 +163,50 @@ var Settings = []Setting{
 		duration(func(c *Config) *time.Duration { return &c.EpilogGC })),
 	setting("trusted_owners", "besides you and root, whose cache entries (and the dirs above them) senv runs: user names or uids, \"group:NAME\" for a group's members", fixed(""),
 		list(func(c *Config) *[]string { return &c.TrustedOwners })),
+	setting("mount_dir", "root-owned node-local dir where the Prolog mounts env images (at mount_dir/ID) instead of staging them; empty: never mount", fixed("/run/senv"), access{
+		func(c *Config, v string) error {
+			if v != "" && !filepath.IsAbs(v) {
+				return fmt.Errorf("%q is not an absolute path", v)
+			}
+			c.MountDir = v
+			return nil
+		},
+		func(c *Config) string { return c.MountDir }}),
+	setting("image_min_size", "`senv build` into a site cache also makes a squashfs image of envs at least this big (e.g. 1G); 0: only with --image", fixed("1G"), access{
+		func(c *Config, v string) (err error) {
+			if strings.TrimSpace(v) == "0" {
+				c.ImageMinSize = 0
+				return nil
+			}
+			c.ImageMinSize, err = ParseSize(v)
+			return err
+		},
+		func(c *Config) string {
+			if c.ImageMinSize == 0 {
+				return "0"
+			}
+			return strconv.FormatInt(c.ImageMinSize, 10)
+		}}),
+}
+
+// ParseSize reads a size in bytes: "50G", "500M", "1.5T", "4096"; K, M, G,
+// T (optionally followed by "i", "B" or "iB", any case) are powers of 1024,
+// as df -h and quota tools print them.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := 1.0
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGTP", t[n-1]); i >= 0 {
+			mult = float64(int64(1) << (10 * (i + 1)))
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v*mult >= 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (write e.g. 50G, 500M, 1.5T)", s)
+	}
+	return int64(v * mult), nil
 }
 
 // DefaultModuleInit lists the usual places of Lmod's and Environment

@@ -283,9 +283,10 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// open opens file name of entry id for reading, through a descriptor of
-// the entry dir, and refuses it unless both are real (no symlinks) and
-// trusted: owned by a trusted user and writable by nobody else.
+// open opens file name of entry id (or DIR/name, one dir down) for
+// reading, through a descriptor of the entry dir, and refuses it unless
+// each is real (no symlinks) and trusted: owned by a trusted user and
+// writable by nobody else.
 func (c Cache) open(id, name string) (*os.File, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("failed to read cache entry: %q is not an env ID", id)
@@ -298,6 +299,19 @@ func (c Cache) open(id, name string) (*os.File, error) {
 	defer unix.Close(dfd)
 	if err := c.checkFd(dfd, dirPath, unix.S_IFDIR); err != nil {
 		return nil, err
+	}
+	dir, name := filepath.Split(name) // "image/env.sqfs": a dir of the entry, checked like it
+	if dir != "" {
+		sub := filepath.Join(dirPath, dir)
+		sfd, err := unix.Openat(dfd, filepath.Clean(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("failed to open %s: %w", sub, &fs.PathError{Op: "open", Path: sub, Err: err})
+		}
+		defer unix.Close(sfd)
+		if err := c.checkFd(sfd, sub, unix.S_IFDIR); err != nil {
+			return nil, err
+		}
+		dfd, dirPath = sfd, sub
 	}
 	p := filepath.Join(dirPath, name)
 	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

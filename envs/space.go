@@ -1,12 +1,10 @@
 package envs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -108,31 +106,15 @@ func mountOf(path string) (dev, mount string) {
 			want = fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
 		}
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return dev, mount
-	}
-	defer f.Close()
 	best := -1
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTS
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) || (want != "" && fields[2] != want) {
+	for _, e := range mountTable() {
+		if want != "" && e.MajMin != want {
 			continue
 		}
-		mp := unescapeMount(fields[4])
-		if !within(path, mp) || len(mp) <= best {
+		if !within(path, e.Point) || len(e.Point) <= best {
 			continue
 		}
-		best, mount, dev = len(mp), mp, unescapeMount(fields[sep+2])
+		best, mount, dev = len(e.Point), e.Point, e.Source
 	}
 	return dev, mount
 }
@@ -140,25 +122,6 @@ func mountOf(path string) (dev, mount string) {
 // within reports whether path is dir or below it.
 func within(path, dir string) bool {
 	return dir == "/" || path == dir || strings.HasPrefix(path, dir+"/")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // spaceReason is what err, or a tool's output out, says of space: "no

@@ -25,6 +25,9 @@ type Store struct {
 	Timeout time.Duration        // longest wait for another builder or stager
 	Logf    func(string, ...any) // one line per phase, for job logs
 	NoPack  bool                 // stage none: build in place in a shared Stage, publish no archive
+	// MountDir is where the root Prolog mounts env images (mount_dir); ""
+	// for none. See Mounted.
+	MountDir string
 	// Publish makes sure a staged env is also in the cache (senv build and
 	// senv sbatch promise that other nodes find it there); run-time callers
 	// leave it off and pay no shared-filesystem lookup.
@@ -44,7 +47,18 @@ const (
 	SiteHit  Outcome = "site cache hit" // copied from a site tier onto this node
 	CacheHit Outcome = "cache hit"      // copied from the cache onto this node
 	Built    Outcome = "built"          // built here, published, and staged
+	Mount    Outcome = "mounted"        // its image is mounted on this node (by the Prolog)
 )
+
+// MountedPrefix returns where env id's image is mounted on this node, if
+// the Prolog mounted it (see Mounted); the env is then used from there and
+// not staged.
+func (s *Store) MountedPrefix(id string) (string, bool) {
+	if s.MountDir == "" || s.NoPack || !Mounted(s.MountDir, id) {
+		return "", false
+	}
+	return filepath.Join(s.MountDir, id), true
+}
 
 // Job is what Ensure needs to build an env if it has to.
 type Job struct {

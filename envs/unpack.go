@@ -40,10 +40,16 @@ import (
 // mode and mtime of the archive (see relocator); a binary file that cannot
 // be is a *RelocateError, before anything is written.
 func Unpack(r io.ReaderAt, size int64, root string, m *Manifest, progress func(done, total int64)) error {
+	return unpack(r, size, root, root, m, progress)
+}
+
+// unpack is Unpack into root of an env that will run at prefix: an image's
+// tree is written in scratch for the path it is mounted at.
+func unpack(r io.ReaderAt, size int64, root, prefix string, m *Manifest, progress func(done, total int64)) error {
 	if err := checkManifest(m, size); err != nil {
 		return fmt.Errorf("failed to unpack: %w", err)
 	}
-	reloc, err := newRelocator(m, root)
+	reloc, err := newRelocator(m, prefix)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
@@ -126,12 +127,20 @@ func (h Hook) root(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if name == "epilog" && cfg.EpilogGC == 0 {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.PrologTimeout)
 	defer cancel()
 	jobID, uid, gid := os.Getenv("SLURM_JOB_ID"), os.Getenv("SLURM_JOB_UID"), os.Getenv("SLURM_JOB_GID")
+	if name == "epilog" {
+		// root's own work first: the images this job leased (mount_dir is root's)
+		if _, err := strconv.ParseUint(jobID, 10, 32); err == nil {
+			if err := wrapper.ReleaseMounts(cfg, jobID, h.prefixed("epilog: job "+jobID+": ")); err != nil {
+				h.logf("epilog: job %s: %v", jobID, err)
+			}
+		}
+		if cfg.EpilogGC == 0 {
+			return nil
+		}
+	}
 	for _, v := range []string{jobID, uid, gid} {
 		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
 			return fmt.Errorf("missing or invalid SLURM_JOB_ID/UID/GID (%q, %q, %q)", jobID, uid, gid)
@@ -148,48 +157,103 @@ func (h Hook) root(ctx context.Context, name string) error {
 		}
 		req.Script, req.Command = script, JobCommand(ctx, jobID)
 		req.PrivateTmp = PrivateTmp(slurmConf())
+		req.Mount = cfg.MountDir != "" && len(cfg.SiteCache) > 0
 	}
 	stdin, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("failed to write the request for the job user's half: %w", err)
 	}
-	return RunAsUser(ctx, h.Self, uid, gid, []string{name, "--as-user"}, stdin, h.Output)
+	answer, err := runAsUser(ctx, h.Self, uid, gid, []string{name, "--as-user"}, stdin, h.Output, req.Mount)
+	if err != nil || len(answer) == 0 {
+		return err
+	}
+	return h.mount(ctx, cfg, jobID, strings.TrimSpace(string(answer)))
+}
+
+// mount mounts, as root, the image of env id that the job user's half
+// asked for. The half only names the env: root looks for its image in
+// root's own site tiers, and checks it. If it cannot mount, the job stages
+// the env itself.
+func (h Hook) mount(ctx context.Context, cfg *config.Config, jobID, id string) error {
+	logf := h.prefixed("prolog: job " + jobID + ": ")
+	prefix, err := wrapper.MountImage(ctx, cfg, id, jobID, logf)
+	switch {
+	case err != nil:
+		h.logf("prolog: job %s: %v; the job stages env %s itself", jobID, err, id)
+	case prefix == "":
+		h.logf("prolog: job %s: no site cache of root's has an image of env %s; the job stages it itself", jobID, id)
+	}
+	return nil
+}
+
+// prefixed is h.Logf with prefix before each line; nil if h.Logf is.
+func (h Hook) prefixed(prefix string) func(string, ...any) {
+	if h.Logf == nil {
+		return nil
+	}
+	return func(format string, args ...any) { h.Logf(prefix+format, args...) }
 }
 
 // PrologAsUser is the Prolog's unprivileged half: it parses the job script
 // of the root half's request and stages its env if the lock and the cache
 // entry exist. It never solves and never builds; spec errors are left to
-// the job, which reports them in its own log. Under job_container/tmpfs
+// the job, which reports them in its own log. When root mounts images
+// (req.Mount) and a site tier has one of the env, it stages nothing and
+// names the env to root on ReplyFD instead. Under job_container/tmpfs
 // (req.PrivateTmp) it stages nothing into /tmp, which is not yet the job's.
 // h.Config must apply req.Settings.
 func (h Hook) PrologAsUser(ctx context.Context, req *Request) error {
-	if req.PrivateTmp && MayHaveSpec(req.Script) {
-		cfg, err := h.Config()
-		if err != nil {
-			return err
-		}
-		if InPrivateTmp(cfg.StageDir) {
-			h.logf("prolog: job %s: not pre-staging: stage_dir %s is in the job's private /tmp (job_container/tmpfs), made after the prolog; the job stages its env itself (a stage_dir outside /tmp and /dev/shm is pre-staged)", req.JobID, cfg.StageDir)
-			return nil
-		}
+	if !MayHaveSpec(req.Script) {
+		return nil
 	}
-	if id, rendered := RenderedEnvID(req.Script); rendered {
-		return h.prestageID(ctx, req.JobID, id) // `senv sbatch` pinned the env it built
-	}
-	s, err := jobspec.Parse(bytes.NewReader(req.Script), "job "+req.JobID)
-	if err != nil || s.Env.Empty() {
-		return nil // the job itself reports spec errors, in its own log
+	id, rendered := RenderedEnvID(req.Script) // `senv sbatch` pinned the env it built
+	var env *jobspec.Env
+	if !rendered {
+		s, err := jobspec.Parse(bytes.NewReader(req.Script), "job "+req.JobID)
+		if err != nil || s.Env.Empty() {
+			return nil // the job itself reports spec errors, in its own log
+		}
+		env = &s.Env
 	}
 	cfg, err := h.Config()
 	if err != nil {
 		return err
 	}
-	p, err := wrapper.Prestage(ctx, &s.Env, h.options(cfg, req.Command))
+	if req.Mount && cfg.MountDir != "" {
+		if env != nil {
+			id = wrapper.PlannedID(ctx, env, h.options(cfg, req.Command))
+		}
+		if wrapper.MountableImage(cfg, id) {
+			h.logf("prolog: job %s: env %s has an image in a site cache: root mounts it", req.JobID, id)
+			return reply(id)
+		}
+	}
+	if req.PrivateTmp && InPrivateTmp(cfg.StageDir) {
+		h.logf("prolog: job %s: not pre-staging: stage_dir %s is in the job's private /tmp (job_container/tmpfs), made after the prolog; the job stages its env itself (a stage_dir outside /tmp and /dev/shm is pre-staged)", req.JobID, cfg.StageDir)
+		return nil
+	}
+	if rendered {
+		return h.prestageID(ctx, req.JobID, id)
+	}
+	p, err := wrapper.Prestage(ctx, env, h.options(cfg, req.Command))
 	if err != nil {
 		return err
 	}
 	if p != nil {
 		h.logf("prolog: job %s: env %s %s", req.JobID, p.ID, p.Outcome)
+	}
+	return nil
+}
+
+// reply names env id to the root half, on ReplyFD.
+func reply(id string) error {
+	f := os.NewFile(ReplyFD, "reply")
+	if f == nil {
+		return fmt.Errorf("failed to answer the root half: no descriptor %d", ReplyFD)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, id); err != nil {
+		return fmt.Errorf("failed to answer the root half: %w", err)
 	}
 	return nil
 }

@@ -26,7 +26,17 @@ type Request struct {
 	// PrivateTmp says that the job gets a private /tmp made after the
 	// Prolog (see PrivateTmp): the half must not stage into /tmp.
 	PrivateTmp bool `json:"private_tmp,omitempty"`
+	// Mount says that root mounts env images (mount_dir is set): the half
+	// answers, on descriptor 3, the ID of an env whose image a site tier
+	// holds (see Reply) instead of staging it.
+	Mount bool `json:"mount,omitempty"`
 }
+
+// ReplyFD is the descriptor on which a hook's job user half answers root.
+const ReplyFD = 3
+
+// maxReply bounds what root reads of the half's answer: an env ID.
+const maxReply = 256
 
 // maxRequest bounds what ReadRequest reads: a script of the largest size,
 // base64-encoded, and room for the rest.

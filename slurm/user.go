@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // HookPath is the PATH hooks use to find Slurm's tools: Prolog and Epilog
@@ -24,14 +25,22 @@ const HookPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 // deadline the child and everything it started are killed, and not waited
 // for (see runBounded).
 func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, stdin []byte, out io.Writer) error {
+	_, err := runAsUser(ctx, self, uidStr, gidStr, args, stdin, out, false)
+	return err
+}
+
+// runAsUser is RunAsUser; with reply, the half also gets a pipe on
+// descriptor ReplyFD, and what it writes there (at most maxReply bytes) is
+// returned.
+func runAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, stdin []byte, out io.Writer, reply bool) ([]byte, error) {
 	u, err := user.LookupId(uidStr)
 	if err != nil {
-		return fmt.Errorf("failed to look up uid %s: %w", uidStr, err)
+		return nil, fmt.Errorf("failed to look up uid %s: %w", uidStr, err)
 	}
 	uid, _ := strconv.ParseUint(uidStr, 10, 32)
 	gid, _ := strconv.ParseUint(gidStr, 10, 32)
 	if uid == 0 {
-		return fmt.Errorf("refusing to run a hook for a root job")
+		return nil, fmt.Errorf("refusing to run a hook for a root job")
 	}
 	var groups []uint32
 	if ids, err := u.GroupIds(); err == nil {
@@ -52,11 +61,27 @@ func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := runBounded(ctx, cmd); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("failed to finish the job user's half by the hook deadline (prolog_timeout): %w", err)
+	var r, w *os.File
+	if reply {
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("failed to run the job user's half: %w", err)
 		}
-		return fmt.Errorf("failed to run the job user's half: %w", err)
+		defer r.Close()
+		cmd.ExtraFiles = []*os.File{w} // descriptor ReplyFD
 	}
-	return nil
+	err = runBounded(ctx, cmd)
+	var answer []byte
+	if reply {
+		w.Close()
+		// a process the half left behind may hold the pipe open: read what is there
+		_ = r.SetReadDeadline(time.Now().Add(time.Second))
+		answer, _ = io.ReadAll(io.LimitReader(r, maxReply))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("failed to finish the job user's half by the hook deadline (prolog_timeout): %w", err)
+		}
+		return nil, fmt.Errorf("failed to run the job user's half: %w", err)
+	}
+	return answer, nil
 }

@@ -62,3 +62,14 @@ func logWarning(logf func(string, ...any), msg string) {
 		logf("warning: %s", msg)
 	}
 }
+
+// PlannedID returns the ID of env's environment if its lock exists (it
+// never solves), else "".
+func PlannedID(ctx context.Context, env *jobspec.Env, o Options) string {
+	o.NoSolve = true
+	plan, err := Resolve(ctx, env, o)
+	if err != nil || plan.Lock == nil {
+		return ""
+	}
+	return plan.ID
+}

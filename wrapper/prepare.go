@@ -136,8 +136,8 @@ func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templa
 	if err := p.stage(ctx, o, envsJob(o.EnvID)); err != nil {
 		return nil, err
 	}
-	p.Activation.Kind, p.Activation.Prefix = meta.Kind, p.Prefix
-	p.Activation.Lease, p.Activation.Ready = store.Stage.LeasePath(o.EnvID), store.Stage.ReadyPath(o.EnvID)
+	p.Activation.Kind = meta.Kind
+	p.activate()
 	return p, nil
 }
 
@@ -166,7 +166,7 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs.Store{Cache: cache, Sites: sites, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish}, nil
+	return &envs.Store{Cache: cache, Sites: sites, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish, MountDir: o.Config.MountDir}, nil
 }
 
 // lock returns the spec's lock: SCRIPT.lock if there is one, else the one
@@ -244,14 +244,33 @@ func (p *Prepared) ensure(ctx context.Context, o Options, name string) error {
 	if err := p.stage(ctx, o, job); err != nil {
 		return err
 	}
-	p.Activation.Kind, p.Activation.Prefix = b.Kind(), p.Prefix
-	p.Activation.Lease, p.Activation.Ready = p.Store.Stage.LeasePath(p.ID), p.Store.Stage.ReadyPath(p.ID)
+	p.Activation.Kind = b.Kind()
+	p.activate()
 	return nil
+}
+
+// activate points the activation at where the env is: a staged env is
+// leased and checked (its marker) by the activation; a mounted image is
+// leased by the Prolog's job record and stays mounted while the job runs.
+func (p *Prepared) activate() {
+	p.Activation.Prefix = p.Prefix
+	if p.Outcome == envs.Mount {
+		p.Activation.Lease, p.Activation.Ready = "", ""
+		return
+	}
+	p.Activation.Lease, p.Activation.Ready = p.Store.Stage.LeasePath(p.ID), p.Store.Stage.ReadyPath(p.ID)
 }
 
 // stage takes the lease, then makes sure the env is ready: the lease first,
 // so gc cannot remove the env between the check and the exec.
+//
+// An env whose image the Prolog mounted on this node is used from there.
 func (p *Prepared) stage(ctx context.Context, o Options, job envs.Job) error {
+	if prefix, ok := p.Store.MountedPrefix(job.ID); ok {
+		p.Prefix, p.Outcome = prefix, envs.Mount
+		o.logf("env %s mounted at %s (its image, mounted by the Prolog)", job.ID, prefix)
+		return nil
+	}
 	lease, err := p.Store.Stage.Lease(job.ID)
 	if err != nil {
 		return err

@@ -46,12 +46,20 @@ the env relocated into their own stage dir; binaries that embed the build
 prefix fit only a stage dir no longer than the one it was built from, so
 build from a long one.
 
+Images: building into a site cache (cache_dir is one of site_cache) an env
+of at least image_min_size (default 1G) also makes a squashfs image of it,
+which the nodes' Prolog mounts at mount_dir/ID instead of staging the env;
+--image makes one whatever the size (needs mksquashfs; see
+docs/site-install.md).
+
 Examples:
    senv build train.sh
    senv build --pip numpy --pip scipy
    senv build --upgrade train.sh      # solve again, record a new lock
-   senv --cache-dir /sw/senv --stage-dir /tmp/senv-site-build-padding-padding build pytorch.sh`,
-		Flags: append(envFlags(), &cli.BoolFlag{Name: "upgrade", Usage: "solve again and record a new lock"}),
+   senv --cache-dir /sw/senv --stage-dir /tmp/senv-site-build-padding-padding build pytorch.sh
+   senv --cache-dir /sw/senv build --image pytorch.sh   # and its image, for the Prolog to mount`,
+		Flags: append(envFlags(), &cli.BoolFlag{Name: "upgrade", Usage: "solve again and record a new lock"},
+			&cli.BoolFlag{Name: "image", Usage: "also make a squashfs image of the env, for the Prolog to mount (see mount_dir)"}),
 		Action: func(c *cli.Context) error {
 			s, opts, err := specFromArgs(c)
 			if err != nil {
@@ -60,6 +68,9 @@ Examples:
 			opts.Publish = true
 			p, err := wrapper.Prepare(c.Context, &s.Env, opts)
 			if err != nil {
+				return err
+			}
+			if err := p.PublishImage(c.Context, opts.Config, c.Bool("image"), logger(c)); err != nil {
 				return err
 			}
 			if p.ID != "" {

@@ -168,7 +168,7 @@ error; after running a payload, the payload's own status.`,
 			runCommand(), activateCommand(), renderCommand(), checkCommand(), sbatchCommand(),
 			buildCommand(), lockCommand(), stageCommand(), lsCommand(), rmCommand(), gcCommand(),
 			shellCommand(), kernelCommand(),
-			taskPrologCommand(), prologCommand(), epilogCommand(), doctorCommand(), versionCommand(),
+			taskPrologCommand(), prologCommand(), epilogCommand(), mountCommand(), umountCommand(), doctorCommand(), versionCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		CommandNotFound: func(c *cli.Context, name string) {

@@ -16,26 +16,6 @@ import (
 	"github.com/senv-hpc/senv/envs"
 )
 
-// parseSize reads a size in bytes: "50G", "500M", "1.5T", "4096"; K, M, G,
-// T (optionally followed by "i", "B" or "iB", any case) are powers of 1024,
-// as df -h and quota tools print them.
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := 1.0
-	if n := len(t); n > 0 {
-		if i := strings.IndexByte("KMGTP", t[n-1]); i >= 0 {
-			mult = float64(int64(1) << (10 * (i + 1)))
-			t = t[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v*mult >= 1<<62 {
-		return 0, fmt.Errorf("%q is not a size (write e.g. 50G, 500M, 1.5T)", s)
-	}
-	return int64(v * mult), nil
-}
-
 // parseCount reads a count of inodes: "200000", "200k", "1.5M" (powers of
 // 1000).
 func parseCount(s string) (int64, error) {
@@ -62,7 +42,7 @@ func quotaFlags(c *cli.Context) (envs.Quota, error) {
 	var q envs.Quota
 	var err error
 	if s := c.String("max-size"); s != "" {
-		if q.Bytes, err = parseSize(s); err != nil {
+		if q.Bytes, err = config.ParseSize(s); err != nil {
 			return q, usagef("--max-size: %v", err)
 		}
 	}
@@ -74,7 +54,7 @@ func quotaFlags(c *cli.Context) (envs.Quota, error) {
 	return q, nil
 }
 
-// size renders bytes the way parseSize reads them.
+// size renders bytes the way config.ParseSize reads them.
 func size(n int64) string {
 	const units = "KMGTP"
 	if n < 1024 {

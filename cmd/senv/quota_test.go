@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/solver"
 )
@@ -132,9 +133,9 @@ func TestGCQuotaFlags(t *testing.T) {
 		{"", 0}, {"-1G", 0}, {"G", 0}, {"12X", 0},
 	}
 	for _, tc := range sizes {
-		got, err := parseSize(tc.in)
+		got, err := config.ParseSize(tc.in)
 		if (err != nil) != (tc.want == 0) || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			t.Errorf("config.ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
 	}
 	counts := []struct {

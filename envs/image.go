@@ -1,0 +1,188 @@
+package envs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// An env image is a squashfs file system holding the env, published beside
+// its archive for the root Prolog to mount (see Mounts) instead of
+// extracting it:
+//
+//	ROOT/envs/ID/image/env.sqfs    the env, its files relocated to Image.Prefix
+//	ROOT/envs/ID/image/image.json  Image: where it must be mounted, its sha256
+//
+// The image dir is published with one rename that never replaces, so an
+// entry has a whole image or none; it is the one thing added to an entry
+// after it is published.
+const (
+	imageDir      = "image"
+	imageName     = "env.sqfs"
+	imageMetaName = "image.json"
+	// ImageFormat is the only image format: squashfs is in every Linux
+	// kernel and readable without root (squashfuse).
+	ImageFormat = "squashfs"
+)
+
+// maxImageMeta bounds image.json: it is a few hundred bytes.
+const maxImageMeta = 64 << 10
+
+// Image describes the image of a cache entry.
+type Image struct {
+	Format string `json:"format"`
+	// Prefix is where the image must be mounted: the path its files embed
+	// (mount_dir/ID on the node that made it).
+	Prefix  string    `json:"prefix"`
+	SHA256  string    `json:"sha256"`
+	Bytes   int64     `json:"bytes"`
+	Created time.Time `json:"created"`
+	Seconds float64   `json:"seconds"` // time to make it
+}
+
+// HasImage reports whether entry id has a published image.
+func (c Cache) HasImage(id string) bool {
+	_, err := os.Stat(filepath.Join(c.Entry(id), imageDir, imageMetaName))
+	return err == nil
+}
+
+// Image reads the image metadata of entry id (trusted like every file of
+// an entry); fs.ErrNotExist when it has none.
+func (c Cache) Image(id string) (*Image, error) {
+	f, err := c.open(id, imageDir+"/"+imageMetaName)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxImageMeta+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", f.Name(), err)
+	}
+	if len(data) > maxImageMeta {
+		return nil, damaged("refusing %s: larger than %d bytes", f.Name(), maxImageMeta)
+	}
+	var img Image
+	if err := json.Unmarshal(data, &img); err != nil {
+		return nil, damaged("failed to parse %s: %v", f.Name(), err)
+	}
+	if img.Format != ImageFormat || !filepath.IsAbs(img.Prefix) || len(img.SHA256) != 64 || img.Bytes <= 0 {
+		return nil, damaged("refusing %s: not a %s image's description", f.Name(), ImageFormat)
+	}
+	return &img, nil
+}
+
+// openImage opens the image file of entry id, trusted like its metadata.
+func (c Cache) openImage(id string) (*os.File, error) {
+	return c.open(id, imageDir+"/"+imageName)
+}
+
+// ImageTool is the program that makes images.
+const ImageTool = "mksquashfs"
+
+// PublishImage makes the image of entry id, for mounting at
+// mountDir/ID, and publishes it into the entry. It unpacks the archive
+// into node-local scratch with its files relocated to that prefix, runs
+// mksquashfs on it (zstd, 1 MiB blocks, every file owned by root), and
+// hashes the result. An entry that has an image keeps it (nil error). Call
+// it under id's build lock.
+func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, error) {
+	if c.ReadOnly {
+		return nil, c.readOnly("publish the image of env " + id)
+	}
+	if img, err := c.Image(id); err == nil {
+		return img, nil
+	}
+	tool, err := exec.LookPath(ImageTool)
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %s is not on PATH (install squashfs-tools)", id, ImageTool)
+	}
+	if !filepath.IsAbs(mountDir) {
+		return nil, fmt.Errorf("failed to make the image of env %s: mount_dir %q is not an absolute path", id, mountDir)
+	}
+	start := time.Now()
+	m, err := c.manifest(id, nil)
+	if err != nil {
+		return nil, refuseEntry(id, err)
+	}
+	f, err := c.open(id, archiveName)
+	if err != nil {
+		return nil, refuseEntry(id, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	scratch, err := NewScratch("image")
+	if err != nil {
+		return nil, err
+	}
+	defer scratch.Remove()
+	tree := filepath.Join(scratch.Path, id)
+	prefix := filepath.Join(mountDir, id)
+	if err := unpack(f, info.Size(), tree, prefix, m, nil); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), id+".image.")
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	defer os.RemoveAll(tmp)
+	file := filepath.Join(tmp, imageName)
+	cmd := exec.CommandContext(ctx, tool, tree, file, "-comp", "zstd", "-Xcompression-level", "3", "-b", "1M",
+		"-noappend", "-all-root", "-no-xattrs", "-quiet")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %s: %w%s", id, ImageTool, err, tail(string(out), 10))
+	}
+	img := &Image{Format: ImageFormat, Prefix: prefix, Created: time.Now().UTC()}
+	if img.SHA256, img.Bytes, err = hashFile(file); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	img.Seconds = time.Since(start).Seconds()
+	data, _ := json.MarshalIndent(img, "", " ")
+	if err := writeReadable(filepath.Join(tmp, imageMetaName), data); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	err = renameNoReplace(tmp, filepath.Join(c.Entry(id), imageDir))
+	if errors.Is(err, fs.ErrExist) {
+		return c.Image(id) // another publisher won
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
+	return img, nil
+}
+
+// hashFile returns the sha256 (hex) and size of the file at path.
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return sha256Of(f)
+}
+
+func sha256Of(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, r, make([]byte, 1<<20))
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}

@@ -1,0 +1,272 @@
+package envs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// needMounts skips unless this test can make real kernel mounts: root,
+// mksquashfs, a loop device. In CI (run as root, squashfs-tools installed)
+// a skip is a failure.
+func needMounts(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "needs root (kernel mounts)"
+	} else if _, err := exec.LookPath(ImageTool); err != nil {
+		why = "needs " + ImageTool + " (squashfs-tools)"
+	} else if _, err := os.Stat("/dev/loop-control"); err != nil {
+		why = "needs /dev/loop-control"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s; .ci/run runs as root and installs squashfs-tools", why)
+	}
+	t.Skip(why)
+}
+
+// imageEntry publishes relocTree's env into a new site dir with its image,
+// made for mountDir, and returns the site tier and the ID.
+func imageEntry(t *testing.T, mountDir string) (Cache, string) {
+	t.Helper()
+	dir, id := siteWithEntry(t)
+	admin, err := OpenCache(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := admin.PublishImage(context.Background(), id, mountDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(mountDir, id); img.Prefix != want {
+		t.Fatalf("image prefix %q, want %q", img.Prefix, want)
+	}
+	sum, n, err := hashFile(filepath.Join(admin.Entry(id), imageDir, imageName))
+	if err != nil || sum != img.SHA256 || n != img.Bytes {
+		t.Fatalf("image.json says %s (%d bytes), the file is %s (%d bytes), %v", img.SHA256, img.Bytes, sum, n, err)
+	}
+	again, err := admin.PublishImage(context.Background(), id, mountDir)
+	if err != nil || again.SHA256 != img.SHA256 || !again.Created.Equal(img.Created) {
+		t.Fatalf("a second PublishImage made another image (%v, %v)", again, err)
+	}
+	site, err := OpenSiteCache(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return site, id
+}
+
+// unmountAtEnd detaches whatever is still mounted at target when the test
+// ends (a failed test must not leave a mount behind).
+func unmountAtEnd(t *testing.T, target string) {
+	t.Cleanup(func() {
+		for unix.Unmount(target, unix.MNT_DETACH) == nil {
+		}
+	})
+}
+
+// TestImageMount: an env's image, published into a site tier, is mounted
+// read-only at mount_dir/ID with its files relocated there; Mounted sees it
+// (and only a root-owned mount dir's squashfs); each job's lease keeps it
+// mounted until the last job's Release unmounts it.
+func TestImageMount(t *testing.T) {
+	needMounts(t)
+	mountDir := filepath.Join(t.TempDir(), "mnt")
+	site, id := imageEntry(t, mountDir)
+	mounts, err := OpenMounts(mountDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := mounts.Prefix(id)
+	unmountAtEnd(t, target)
+	if Mounted(mountDir, id) {
+		t.Fatal("Mounted before the mount")
+	}
+	ctx := context.Background()
+	if mounted, err := mounts.Mount(ctx, site, id, "101", time.Second); err != nil || !mounted {
+		t.Fatalf("Mount = %v, %v; want true, nil", mounted, err)
+	}
+	if !Mounted(mountDir, id) {
+		t.Fatal("not Mounted after the mount")
+	}
+	tool, err := os.ReadFile(filepath.Join(target, "bin", "tool"))
+	if err != nil || !strings.HasPrefix(string(tool), "#!"+target+"/bin/python\n") {
+		t.Errorf("bin/tool in the image = %q, %v; want it relocated to %s", tool, err, target)
+	}
+	if link, err := os.Readlink(filepath.Join(target, "bin", "abs")); err != nil || link != target+"/bin/tool" {
+		t.Errorf("bin/abs -> %q, %v; want %s/bin/tool", link, err, target)
+	}
+	if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("writing into the mount: %v, want EROFS", err)
+	}
+	if mounted, err := mounts.Mount(ctx, site, id, "102", time.Second); err != nil || mounted {
+		t.Fatalf("second job's Mount = %v, %v; want false (mounted already), nil", mounted, err)
+	}
+
+	// Mounted trusts only a root-owned mount dir
+	if err := os.Chown(mountDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if Mounted(mountDir, id) {
+		t.Error("Mounted with a mount dir owned by nobody")
+	}
+	if err := os.Chown(mountDir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := mounts.Release("101", nil, t.Logf); err != nil || !Mounted(mountDir, id) {
+		t.Fatalf("after job 101's Release (job 102 holds it): mounted %v, %v; want mounted", Mounted(mountDir, id), err)
+	}
+	if err := mounts.Release("102", nil, t.Logf); err != nil || Mounted(mountDir, id) {
+		t.Fatalf("after the last job's Release: mounted %v, %v; want unmounted", Mounted(mountDir, id), err)
+	}
+	if _, err := os.Stat(target); err == nil {
+		t.Error("the mount point is left after the unmount")
+	}
+	// a second mount reads the stamp, not the image, and works the same
+	if mounted, err := mounts.Mount(ctx, site, id, AdminJob, time.Second); err != nil || !mounted {
+		t.Fatalf("admin Mount = %v, %v", mounted, err)
+	}
+	if err := mounts.Release("103", nil, t.Logf); err != nil || !Mounted(mountDir, id) {
+		t.Fatal("a job's Release unmounted an admin mount")
+	}
+	if err := mounts.Unmount(id, nil, t.Logf); err != nil || Mounted(mountDir, id) {
+		t.Fatalf("Unmount: mounted %v, %v", Mounted(mountDir, id), err)
+	}
+}
+
+// TestMountedOnlySquashfs: something else mounted at mount_dir/ID (a tmpfs
+// that root made) is not an env image.
+func TestMountedOnlySquashfs(t *testing.T) {
+	needMounts(t)
+	dir := t.TempDir()
+	const id = "0123456789abcdef"
+	target := filepath.Join(dir, id)
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if Mounted(dir, id) {
+		t.Fatal("Mounted of a plain dir")
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	unmountAtEnd(t, target)
+	if Mounted(dir, id) {
+		t.Error("Mounted of a read-only tmpfs")
+	}
+}
+
+// TestMountRefused: an image that does not match its image.json, or that
+// was made for another mount dir, is not mounted, and the job's lease is
+// not left behind.
+func TestMountRefused(t *testing.T) {
+	needMounts(t)
+	for _, tc := range []struct {
+		name    string
+		breakIt func(t *testing.T, image string)
+		other   bool // mount at another mount dir than the image's
+		want    string
+	}{
+		{"flipped byte", func(t *testing.T, image string) {
+			f, err := os.OpenFile(image, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			b := make([]byte, 1)
+			f.ReadAt(b, 600)
+			b[0] ^= 0xff
+			f.WriteAt(b, 600)
+		}, false, "has sha256"},
+		{"truncated", func(t *testing.T, image string) {
+			info, _ := os.Stat(image)
+			if err := os.Truncate(image, info.Size()-4096); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "image.json says"},
+		{"other mount dir", nil, true, "was made to be mounted at"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mountDir := filepath.Join(t.TempDir(), "mnt")
+			site, id := imageEntry(t, mountDir)
+			if tc.breakIt != nil {
+				tc.breakIt(t, filepath.Join(site.Entry(id), imageDir, imageName))
+			}
+			if tc.other {
+				mountDir = filepath.Join(t.TempDir(), "elsewhere")
+			}
+			mounts, err := OpenMounts(mountDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unmountAtEnd(t, mounts.Prefix(id))
+			_, err = mounts.Mount(context.Background(), site, id, "7", time.Second)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Mount: %v, want an error with %q", err, tc.want)
+			}
+			if Mounted(mountDir, id) {
+				t.Error("mounted anyway")
+			}
+			if _, err := os.Stat(mounts.meta(id, "job.7")); err == nil {
+				t.Error("the job's lease is left")
+			}
+		})
+	}
+}
+
+// TestOpenMountsRefuses: the mount dir must be a real root-owned dir that
+// only root can write.
+func TestOpenMountsRefuses(t *testing.T) {
+	needMounts(t)
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"symlink", func(t *testing.T, dir string) {
+			if err := os.Symlink(t.TempDir(), dir); err != nil {
+				t.Fatal(err)
+			}
+		}, "symlink"},
+		{"writable by others", func(t *testing.T, dir string) {
+			if err := os.Mkdir(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}, "others can write"},
+		{"owned by a user", func(t *testing.T, dir string) {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}, "owned by uid 65534"},
+		{"relative", nil, "not an absolute path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "mnt")
+			if tc.setup == nil {
+				dir = "mnt"
+			} else {
+				tc.setup(t, dir)
+			}
+			if _, err := OpenMounts(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("OpenMounts: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,312 @@
+package envs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mounts is the node-local, root-owned directory where the root Prolog
+// mounts env images instead of staging them:
+//
+//	DIR/ID/                the image of env ID, mounted read-only, nosuid, nodev
+//	DIR/.senv/ID.lock      one mounter per node at a time
+//	DIR/.senv/ID.job.J     Slurm job J uses the mount (its lease): the Epilog
+//	                       unmounts the image when no job is left
+//	DIR/.senv/ID.verified  the image's sha256 was checked on this node, for
+//	                       the file of that device, inode, size and mtime
+//
+// Only root writes here, and root mounts only images that a trusted site
+// tier holds (a kernel file system driver parsing a file that a user wrote
+// is attack surface). Users read the mount: see Mounted.
+type Mounts struct{ Dir string }
+
+// AdminJob is the lease of a mount made with `senv mount`: the Epilog
+// leaves it, `senv umount` removes it.
+const AdminJob = "admin"
+
+// OpenMounts opens (creating, mode 0755) the mount dir as root. dir must be
+// a real directory owned by root and writable by nobody else, below
+// directories only root can change.
+func OpenMounts(dir string) (Mounts, error) {
+	m := Mounts{Dir: dir}
+	if os.Geteuid() != 0 {
+		return m, fmt.Errorf("failed to open mount dir %s: only root mounts env images (the Prolog does)", dir)
+	}
+	if !filepath.IsAbs(dir) {
+		return m, fmt.Errorf("failed to open mount dir: mount_dir %q is not an absolute path", dir)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, ".senv")} {
+		perm := fs.FileMode(0o755)
+		if d != dir {
+			perm = 0o700
+		}
+		if err := os.MkdirAll(d, perm); err != nil {
+			return m, fmt.Errorf("failed to create mount dir: %w", err)
+		}
+		if err := checkOwnDir(d); err != nil {
+			return m, fmt.Errorf("failed to open mount dir: %w", err)
+		}
+	}
+	if err := (*Trust)(nil).checkPath(filepath.Dir(dir)); err != nil {
+		return m, fmt.Errorf("failed to open mount dir %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// Prefix is where env id's image is mounted.
+func (m Mounts) Prefix(id string) string { return filepath.Join(m.Dir, id) }
+
+func (m Mounts) meta(id, ext string) string { return filepath.Join(m.Dir, ".senv", id+"."+ext) }
+
+// Mount mounts the image of entry id of c at Prefix(id) for job, unless it
+// is mounted already, and records job's lease on it. Before the first mount
+// on this node it checks the image's sha256 against image.json; a later
+// mount of the same file (device, inode, size, mtime) does not read it
+// again. It refuses an image made for another mount dir. It reports
+// whether it mounted (false: already mounted).
+func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time.Duration) (bool, error) {
+	if !validJob(job) && job != AdminJob {
+		return false, fmt.Errorf("failed to mount env %s: %q is not a Slurm job ID", id, job)
+	}
+	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, timeout, nil)
+	if err != nil {
+		return false, fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	defer l.Release()
+	if err := m.lease(id, job); err != nil {
+		return false, err
+	}
+	if Mounted(m.Dir, id) {
+		return false, nil
+	}
+	if err := m.mount(ctx, c, id); err != nil {
+		_ = os.Remove(m.meta(id, "job."+job))
+		return false, err
+	}
+	return true, nil
+}
+
+func (m Mounts) lease(id, job string) error {
+	f, err := os.OpenFile(m.meta(id, "job."+job), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	return f.Close()
+}
+
+func (m Mounts) mount(ctx context.Context, c Cache, id string) error {
+	img, err := c.Image(id)
+	if err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	if img.Prefix != m.Prefix(id) {
+		return fmt.Errorf("failed to mount env %s: its image was made to be mounted at %s, not at %s "+
+			"(make it again with this mount_dir: `senv build --image` with mount_dir %s)", id, img.Prefix, m.Prefix(id), m.Dir)
+	}
+	f, err := c.openImage(id)
+	if err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	defer f.Close()
+	if err := m.verify(ctx, id, f, img); err != nil {
+		return err
+	}
+	target := m.Prefix(id)
+	if err := os.Mkdir(target, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	if err := checkOwnDir(target); err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	return mountLoop(f, target, img.Format)
+}
+
+// verify checks the image f against img's size and sha256, unless this
+// node checked this very file before.
+func (m Mounts) verify(ctx context.Context, id string, f *os.File, img *Image) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	if st.Size != img.Bytes {
+		return fmt.Errorf("failed to mount env %s: its image %s is %d bytes, image.json says %d: %w", id, f.Name(), st.Size, img.Bytes, ErrDamagedEntry)
+	}
+	stamp := fmt.Sprintf("%s %d %d %d %d\n", img.SHA256, st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	if got, err := os.ReadFile(m.meta(id, "verified")); err == nil && string(got) == stamp {
+		return nil
+	}
+	sum, _, err := sha256Of(readerCtx{ctx, f})
+	if err != nil {
+		return fmt.Errorf("failed to mount env %s: failed to check its image %s: %w", id, f.Name(), err)
+	}
+	if sum != img.SHA256 {
+		return fmt.Errorf("failed to mount env %s: its image %s has sha256 %s, image.json says %s: %w", id, f.Name(), sum, img.SHA256, ErrDamagedEntry)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("failed to mount env %s: %w", id, err)
+	}
+	return os.WriteFile(m.meta(id, "verified"), []byte(stamp), 0o600)
+}
+
+// readerCtx stops a long read (the hash of a big image) at ctx's deadline.
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// mountLoop attaches f to a free loop device (read-only, detached by the
+// kernel at unmount) and mounts it read-only, nosuid and nodev at target.
+// The loop device is given the descriptor senv checked, not a path.
+func mountLoop(f *os.File, target, fstype string) error {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("failed to mount %s: %w", target, err)
+	}
+	defer ctl.Close()
+	for attempt := 0; ; attempt++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return fmt.Errorf("failed to mount %s: no free loop device: %w", target, err)
+		}
+		dev := fmt.Sprintf("/dev/loop%d", n)
+		loop, err := os.OpenFile(dev, os.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("failed to mount %s: %w", target, err)
+		}
+		cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
+		cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+		err = unix.IoctlLoopConfigure(int(loop.Fd()), &cfg)
+		if errors.Is(err, unix.EBUSY) && attempt < 10 {
+			loop.Close() // another process took it between GET_FREE and CONFIGURE
+			continue
+		}
+		if err != nil {
+			loop.Close()
+			return fmt.Errorf("failed to mount %s: failed to set up %s: %w", target, dev, err)
+		}
+		err = unix.Mount(dev, target, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+		if err != nil {
+			_ = unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
+		}
+		loop.Close() // autoclear: the device is freed when the mount goes
+		if err != nil {
+			return fmt.Errorf("failed to mount %s on %s: %w", dev, target, err)
+		}
+		return nil
+	}
+}
+
+// Release drops job's leases on this node's mounts and unmounts each image
+// that no running job (jobs answers; nil: every recorded job runs) and no
+// admin holds. logf hears of each unmount. An image still busy stays
+// mounted, for the next Epilog.
+func (m Mounts) Release(job string, jobs Jobs, logf func(string, ...any)) error {
+	records, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.job."+job))
+	for _, r := range records {
+		_ = os.Remove(r)
+	}
+	ents, err := os.ReadDir(m.Dir)
+	if err != nil {
+		return fmt.Errorf("failed to list mount dir: %w", err)
+	}
+	for _, e := range ents {
+		id := e.Name()
+		if !e.IsDir() || !ValidID(id) || !Mounted(m.Dir, id) {
+			continue
+		}
+		if err := m.unmountUnused(id, jobs, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Unmount drops the admin lease of env id, and unmounts it if no running
+// job holds one.
+func (m Mounts) Unmount(id string, jobs Jobs, logf func(string, ...any)) error {
+	_ = os.Remove(m.meta(id, "job."+AdminJob))
+	return m.unmountUnused(id, jobs, logf)
+}
+
+func (m Mounts) unmountUnused(id string, jobs Jobs, logf func(string, ...any)) error {
+	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, 10*time.Second, nil)
+	if err != nil {
+		return fmt.Errorf("failed to unmount env %s: %w", id, err)
+	}
+	defer l.Release()
+	records, _ := filepath.Glob(m.meta(id, "job.*"))
+	for _, r := range records {
+		holder := strings.TrimPrefix(filepath.Base(r), id+".job.")
+		if holder == AdminJob || jobs == nil || jobs.Running(holder) {
+			return nil
+		}
+		_ = os.Remove(r)
+	}
+	target := m.Prefix(id)
+	if err := unix.Unmount(target, 0); err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			if logf != nil {
+				logf("env %s: its image at %s is busy; left mounted for the next epilog", id, target)
+			}
+			return nil
+		}
+		return fmt.Errorf("failed to unmount %s: %w", target, err)
+	}
+	_ = os.Remove(target)
+	if logf != nil {
+		logf("unmounted env %s from %s", id, target)
+	}
+	return nil
+}
+
+// Mounted reports whether env id's image is mounted at dir/id for this
+// process: dir is a directory owned by root that nobody else can write to,
+// and this process's mount table has a read-only squashfs at dir/id. Only
+// root can make such a mount, so it is the one the Prolog made after
+// checking the image. It costs one stat when nothing is mounted there.
+func Mounted(dir, id string) bool {
+	if dir == "" || !ValidID(id) {
+		return false
+	}
+	var st unix.Stat_t
+	target := filepath.Join(dir, id)
+	if unix.Lstat(target, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false
+	}
+	if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return false
+	}
+	found := false
+	for _, e := range mountTable() { // the last mount at target is the one seen
+		if e.Point == target {
+			found = e.FSType == ImageFormat && hasOption(e.Options, "ro")
+		}
+	}
+	return found
+}
+
+func hasOption(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/envs"
+)
+
+// PublishImage makes the squashfs image of env id in cfg's cache_dir, for
+// nodes to mount at mount_dir/ID (see envs.Cache.PublishImage), unless it
+// has one. It returns the image.
+func PublishImage(ctx context.Context, cfg *config.Config, id string, logf func(string, ...any)) (*envs.Image, error) {
+	if cfg.MountDir == "" {
+		return nil, fmt.Errorf("failed to make the image of env %s: mount_dir is empty; set it to where the nodes' Prolog mounts images (default /run/senv)", id)
+	}
+	trust, err := envs.NewTrust(cfg.TrustedOwners)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := envs.OpenCache(cfg.CacheDir, trust)
+	if err != nil {
+		return nil, err
+	}
+	if img, err := cache.Image(id); err == nil {
+		return img, nil
+	}
+	bl, err := cache.BuildLock(id, cfg.LockTimeout, func(msg string) { logWarning(logf, msg) })
+	if err != nil && !errors.Is(err, envs.ErrNoLocks) {
+		return nil, err
+	}
+	defer bl.Release()
+	img, err := cache.PublishImage(ctx, id, cfg.MountDir)
+	if err != nil {
+		return nil, err
+	}
+	if logf != nil {
+		logf("env %s: image %s made in %.1fs (%d MiB), for mounting at %s", id, envs.ImageFormat, img.Seconds, img.Bytes>>20, img.Prefix)
+	}
+	return img, nil
+}
+
+// WantsImage reports whether `senv build` should also make an image of env
+// id: always with --image (force), else when it publishes into a site cache
+// (cache_dir is one of site_cache) an env of at least image_min_size.
+func WantsImage(cfg *config.Config, force bool, envBytes int64) bool {
+	if force {
+		return true
+	}
+	if cfg.ImageMinSize <= 0 || envBytes < cfg.ImageMinSize || cfg.MountDir == "" {
+		return false
+	}
+	own, _ := filepath.Abs(cfg.CacheDir)
+	for _, dir := range cfg.SiteCache {
+		if filepath.Clean(dir) == own {
+			return true
+		}
+	}
+	return false
+}
+
+// MountableImage reports whether a site tier of cfg holds an image of env
+// id that this node could mount at mount_dir: what the Prolog's job user
+// half asks before it would stage the env instead.
+func MountableImage(cfg *config.Config, id string) bool {
+	if cfg.MountDir == "" || !envs.ValidID(id) {
+		return false
+	}
+	_, img := findImage(cfg, id, nil)
+	return img != nil && img.Prefix == filepath.Join(cfg.MountDir, id)
+}
+
+// findImage returns the first site tier of cfg whose entry id has an image,
+// and the image; nil if none has.
+func findImage(cfg *config.Config, id string, logf func(string, ...any)) (envs.Cache, *envs.Image) {
+	trust, err := envs.NewTrust(cfg.TrustedOwners)
+	if err != nil {
+		logWarning(logf, err.Error())
+		return envs.Cache{}, nil
+	}
+	for _, dir := range cfg.SiteCache {
+		site, err := envs.OpenSiteCache(dir, trust)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				logWarning(logf, err.Error())
+			}
+			continue
+		}
+		if !site.HasImage(id) {
+			continue
+		}
+		img, err := site.Image(id)
+		if err != nil {
+			logWarning(logf, fmt.Sprintf("not mounting env %s from %s: %v", id, dir, err))
+			continue
+		}
+		return site, img
+	}
+	return envs.Cache{}, nil
+}
+
+// MountImage mounts, as root, the image of env id from the first site tier
+// of cfg that has one, at mount_dir/ID, leased by job (a Slurm job ID, or
+// envs.AdminJob). Root mounts only images of site tiers: entries that
+// users cannot write. It returns the mount prefix, or "" when no site tier
+// has an image of id.
+func MountImage(ctx context.Context, cfg *config.Config, id, job string, logf func(string, ...any)) (string, error) {
+	if cfg.MountDir == "" {
+		return "", fmt.Errorf("failed to mount env %s: mount_dir is empty", id)
+	}
+	if !envs.ValidID(id) {
+		return "", fmt.Errorf("failed to mount env: %q is not an env ID", id)
+	}
+	site, img := findImage(cfg, id, logf)
+	if img == nil {
+		return "", nil
+	}
+	mounts, err := envs.OpenMounts(cfg.MountDir)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	mounted, err := mounts.Mount(ctx, site, id, job, cfg.LockTimeout)
+	if err != nil {
+		return "", err
+	}
+	if logf != nil {
+		if mounted {
+			logf("env %s: mounted its image (%d MiB) from %s at %s in %s", id, img.Bytes>>20, site.Dir(), mounts.Prefix(id), time.Since(start).Round(time.Millisecond))
+		} else {
+			logf("env %s: its image is mounted at %s already", id, mounts.Prefix(id))
+		}
+	}
+	return mounts.Prefix(id), nil
+}
+
+// ReleaseMounts drops job's leases on this node's env mounts and unmounts
+// the images no running job uses: the Epilog's root half. A node without
+// mount_dir has nothing to do.
+func ReleaseMounts(cfg *config.Config, job string, logf func(string, ...any)) error {
+	if cfg.MountDir == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.MountDir, ".senv")); err != nil {
+		return nil // nothing was ever mounted on this node
+	}
+	mounts, err := envs.OpenMounts(cfg.MountDir)
+	if err != nil {
+		return err
+	}
+	jobs := &envs.SlurmJobs{Ended: job, Warn: func(msg string) { logWarning(logf, msg) }}
+	return mounts.Release(job, jobs, logf)
+}
+
+// UnmountImage drops the admin lease of env id (`senv mount`) and unmounts
+// it unless a running job uses it.
+func UnmountImage(cfg *config.Config, id string, logf func(string, ...any)) error {
+	if !envs.ValidID(id) {
+		return fmt.Errorf("failed to unmount env: %q is not an env ID", id)
+	}
+	mounts, err := envs.OpenMounts(cfg.MountDir)
+	if err != nil {
+		return err
+	}
+	jobs := &envs.SlurmJobs{Warn: func(msg string) { logWarning(logf, msg) }}
+	return mounts.Unmount(id, jobs, logf)
+}
+
+// PublishImage makes the image of the env p built, after `senv build`, if
+// WantsImage says so: force (--image), or an env of at least
+// image_min_size published into a site cache. It is an error to force an
+// image of an env that is not in cfg's cache_dir (a site tier's: its
+// admins make the images there).
+func (p *Prepared) PublishImage(ctx context.Context, cfg *config.Config, force bool, logf func(string, ...any)) error {
+	if p.ID == "" || p.Store == nil || p.Store.NoPack {
+		if force {
+			return fmt.Errorf("failed to make an image: this spec builds no packed environment")
+		}
+		return nil
+	}
+	meta, err := p.Store.Cache.Meta(p.ID)
+	if err != nil {
+		if force {
+			return fmt.Errorf("failed to make the image of env %s: it is not in your cache_dir %s: %w", p.ID, cfg.CacheDir, err)
+		}
+		return nil
+	}
+	if !WantsImage(cfg, force, meta.Bytes) {
+		return nil
+	}
+	_, err = PublishImage(ctx, cfg, p.ID, logf)
+	return err
+}
