@@ -5,14 +5,14 @@
 #
 # Idempotent and fast when everything is present: `apt-get update` runs only if a package is
 # missing. Packages: slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv
-# python3-pip dash git zsh. Also installs uv for all users (/usr/local/bin/uv), a pip with
+# python3-pip dash git zsh squashfs-tools (mksquashfs, for env images). Also installs uv for all users (/usr/local/bin/uv), a pip with
 # `pip lock` (/opt/senv-piplock), purges environment-modules, which conflicts with lmod,
 # and, where ../shared/tools/conda is beside the repo, the real conda-family tools
 # (install-conda.sh).
 set -euo pipefail
 umask 022
 
-PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash git zsh)
+PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash git zsh squashfs-tools)
 
 log() { printf '[install %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "install.sh: must run as root" >&2; exit 1; }
