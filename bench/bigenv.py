@@ -290,10 +290,31 @@ class BigEnvCases:
             t0 = time.perf_counter()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
             r["images"][name] = {"seconds": time.perf_counter() - t0, "bytes": os.path.getsize(img), "path": img}
+        # senv's mount mode: its own image (senv build --image into the cache, named a site
+        # cache), `senv mount` as the Prolog does it, and the job's `senv run` from the mount
+        smnt = os.path.join(self.work, "senv-mnt")
+        senv_env = dict(env, SENV_SITE_CACHE=tc["cache"], SENV_MOUNT_DIR=smnt)
+        log("mount: senv build --image (timed: senv's image made at publish)")
+        shutil.rmtree(os.path.join(tc["cache"], "v1", "envs", tc["id"], "image"), ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run([self.senv, "build", "--image"] + tc["flags"], env=senv_env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        simg = os.path.join(tc["cache"], "v1", "envs", tc["id"], "image", "env.sqfs")
+        r["images"]["senv"] = {"seconds": time.perf_counter() - t0, "bytes": os.path.getsize(simg), "path": simg}
+        stamp = os.path.join(smnt, ".senv", tc["id"] + ".verified")
+        # a small env (filelock, 0.1 MiB) with its image: the start cost against size
+        small_flags = self.torch_flags(["filelock"])
+        p = subprocess.run([self.senv, "build", "--image"] + small_flags, env=senv_env, check=True, capture_output=True, text=True)
+        small_id = p.stdout.strip().split()[-1]
         self.reset_all()
         mnt = os.path.join(self.work, "mnt")
         os.makedirs(mnt, exist_ok=True)
         q = shlex.quote
+
+        def senv_mounted(payload, flags=tc["flags"], env_id=tc["id"]):
+            run = shlex.join(self.senv_run(flags, payload))
+            return ["sh", "-c", "%s mount %s >/dev/null && %s; rc=$?; %s umount %s; exit $rc"
+                    % (q(self.senv), env_id, run, q(self.senv), env_id)]
 
         def mounted(mount, payload):
             return ["sh", "-c", "%s && %s/bin/python -c %s; rc=$?; umount %s; exit $rc" % (mount, q(mnt), q(payload), q(mnt))]
@@ -304,6 +325,10 @@ class BigEnvCases:
             cases[name] = mounted("mount -t %s -o loop,ro %s %s" % (fstype, q(img), q(mnt)), TORCH_IMPORT)
         cases["squashfuse-zstd"] = mounted("squashfuse %s %s" % (q(r["images"]["squashfs-zstd"]["path"]), q(mnt)), TORCH_IMPORT)
         cases["mount-only"] = ["sh", "-c", "mount -t squashfs -o loop,ro %s %s && umount %s" % (q(r["images"]["squashfs-zstd"]["path"]), q(mnt), q(mnt))]
+        cases["senv-mount-first"] = senv_mounted(["python", "-c", TORCH_IMPORT])  # the node's first: sha256 of the image
+        cases["senv-mount"] = senv_mounted(["python", "-c", TORCH_IMPORT])  # a later job: the check is recorded
+        cases["senv-mount-true"] = senv_mounted(["true"])  # the start cost alone
+        cases["senv-mount-true-small"] = senv_mounted(["true"], small_flags, small_id)
         cases["senv"] = self.senv_run(tc["flags"], ["python", "-c", TORCH_IMPORT])
         cases["staged"] = [os.path.join(src, "bin", "python"), "-c", TORCH_IMPORT]
         runs = self.a.runs or 3
@@ -313,10 +338,13 @@ class BigEnvCases:
             for k, argv in cases.items():
                 if k == "senv":
                     self.reset_stage()
+                elif k == "senv-mount-first" and os.path.exists(stamp):
+                    os.remove(stamp)
                 elif k == "staged" and not os.path.isdir(src):
                     self.run(self.senv_run(tc["flags"], ["true"]), env=env)
                 os.sync()
-                wall, cpu = cpu_of(lambda: subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                wall, cpu = cpu_of(lambda: subprocess.run(argv, env=senv_env if k.startswith("senv-mount") else env, check=True,
+                                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 if i > 0:
                     samples[k]["wall"].append(wall)
                     samples[k]["cpu"].append(cpu)
@@ -337,8 +365,24 @@ class BigEnvCases:
                          "%.2f×" % (r[name]["median"] / r["senv"]["median"])])
         rows.append(["mount + umount alone (squashfs-zstd)", r["mount-only"]["n"], fmt_s(r["mount-only"]["median"]),
                      fmt_s(r["mount-only"]["cpu"]), "0", ""])
+        si = r["images"]["senv"]
+        for k, what in (("senv-mount-first", "first job on the node: sha256 of the image, mount, import"),
+                        ("senv-mount", "later job: mount (check recorded), import"),
+                        ("senv-mount-true", "later job, payload `true`: the start cost alone"),
+                        ("senv-mount-true-small", "the same for a 0.1 MiB env (filelock)")):
+            rows.append(["**senv mount mode** (`senv mount` as the Prolog does, `senv run`, `senv umount`): %s" % what,
+                         r[k]["n"], fmt_s(r[k]["median"]), fmt_s(r[k]["cpu"]), "0 (image on the shared fs)",
+                         "%.2f×" % (r[k]["median"] / r["senv"]["median"])])
+        rows.append(["senv's image (`senv build --image`: unpack relocated + mksquashfs zstd + sha256)", "1", fmt_s(si["seconds"]), "",
+                     human_bytes(si["bytes"]) + " on the shared fs", ""])
         self.table("9. The torch stack: first `import torch` from a mounted image vs staging (image and archive in the page cache)",
                    ["method", "n", "median wall", "CPU (user+sys of the processes)", "node-local disk", "vs senv run"], rows)
+        sm = r["senv-mount"]["median"] / r["staged"]["median"]
+        self.target("senv mount mode: first import torch within 1.2× of a staged one (a later job; the node's first: %.2f×)"
+                    % (r["senv-mount-first"]["median"] / r["staged"]["median"]), "%.2f× the hot import" % sm, "≤ 1.20×", sm <= 1.2)
+        big, small = r["senv-mount-true"]["median"], r["senv-mount-true-small"]["median"]
+        self.target("senv mount mode: start cost independent of env size (payload `true`, 5.2 GiB torch vs 0.1 MiB)",
+                    "%s vs %s: %.2f×" % (fmt_s(big), fmt_s(small), big / small), "≤ 1.50×", big / small <= 1.5)
         best = min((r[n]["median"], n) for n in images)
         self.target("mounted image (%s): first import torch within 1.2× of a staged one" % best[1],
                     "%.2f× the hot import" % (best[0] / r["staged"]["median"]), "≤ 1.20×", best[0] / r["staged"]["median"] <= 1.2)

@@ -221,6 +221,7 @@ type packer struct {
 	left   int64 // content bytes not written yet; after them comes padding
 
 	enc   *zstd.Encoder // EncodeAll, called by the workers concurrently
+	fast  *zstd.Encoder // the same at zstd's fastest level, for pieces of big files
 	work  chan *packJob // to the compressing workers
 	order chan *packJob // to the writer, in archive order
 	wg    sync.WaitGroup
@@ -233,13 +234,25 @@ type packJob struct {
 	data  bool  // a piece of a big file
 	at    int64 // its offset in the file's content
 	raw   []byte
-	out   chan []byte
+	out   chan frame
+}
+
+// frame is a compressed chunk and its sha256, made by a worker.
+type frame struct {
+	data []byte
+	sum  [sha256.Size]byte
 }
 
 // packWorkers bounds Pack's compressing workers: chunks in flight cost
 // memory (about 6 MiB each).
 const packWorkers = 8
 
+//
+// Pieces of big files (shared libraries: 4.9 of the torch stack's 5.2 GiB)
+// are compressed at zstd's fastest level, which packs them 2.3 times as
+// fast as the default level for 1 % more archive (libtorch_cuda.so: 785
+// against 342 MB/s on one core); the rest, Python sources mostly, at the
+// default level. Workers hash what they compress.
 func newPacker(w io.Writer) (*packer, error) {
 	n := min(runtime.GOMAXPROCS(0), packWorkers)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(ChunkTarget),
@@ -247,13 +260,24 @@ func newPacker(w io.Writer) (*packer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &packer{w: w, enc: enc, work: make(chan *packJob, n), order: make(chan *packJob, n+2)}
+	fast, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(ChunkTarget),
+		zstd.WithEncoderConcurrency(n))
+	if err != nil {
+		return nil, err
+	}
+	p := &packer{w: w, enc: enc, fast: fast, work: make(chan *packJob, n), order: make(chan *packJob, n+2)}
 	for range n {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			for j := range p.work {
-				j.out <- p.enc.EncodeAll(j.raw, make([]byte, 0, len(j.raw)/2))
+				e := p.enc
+				if j.data {
+					e = p.fast
+				}
+				f := frame{data: e.EncodeAll(j.raw, make([]byte, 0, len(j.raw)/2))}
+				f.sum = sha256.Sum256(f.data)
+				j.out <- f
 			}
 		}()
 	}
@@ -261,18 +285,17 @@ func newPacker(w io.Writer) (*packer, error) {
 	go func() {
 		defer p.wg.Done()
 		for j := range p.order {
-			frame := <-j.out
+			f := <-j.out
 			if p.failed() != nil {
 				continue // drain
 			}
-			if _, err := p.w.Write(frame); err != nil {
+			if _, err := p.w.Write(f.data); err != nil {
 				p.fail(err)
 				continue
 			}
-			sum := sha256.Sum256(frame)
-			p.chunks = append(p.chunks, Chunk{Offset: p.off, Size: int64(len(frame)), First: j.first,
-				SHA256: hex.EncodeToString(sum[:]), Data: j.data, At: j.at})
-			p.off += int64(len(frame))
+			p.chunks = append(p.chunks, Chunk{Offset: p.off, Size: int64(len(f.data)), First: j.first,
+				SHA256: hex.EncodeToString(f.sum[:]), Data: j.data, At: j.at})
+			p.off += int64(len(f.data))
 		}
 	}()
 	return p, nil
@@ -321,7 +344,7 @@ func (p *packer) cut(tw *tar.Writer, next int) error {
 // next. Ending a piece starts the next piece of the same file.
 func (p *packer) end(next int) error {
 	if p.n > 0 {
-		j := &packJob{first: p.first, data: p.pieces, at: p.at, raw: p.cur.Bytes(), out: make(chan []byte, 1)}
+		j := &packJob{first: p.first, data: p.pieces, at: p.at, raw: p.cur.Bytes(), out: make(chan frame, 1)}
 		p.order <- j
 		p.work <- j
 		p.cur = bytes.Buffer{} // the job owns the bytes now

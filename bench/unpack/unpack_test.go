@@ -164,3 +164,20 @@ func readArchive(archive string, readTar, hash bool) error {
 		}
 	}
 }
+
+// BenchmarkPack is the pack step of a build: envs.Pack of a staged env
+// (SENV_BENCH_TREE) to io.Discard, so that only packing is measured.
+func BenchmarkPack(b *testing.B) {
+	tree := os.Getenv("SENV_BENCH_TREE")
+	if tree == "" {
+		b.Skip("SENV_BENCH_TREE is not set: a staged env to pack")
+	}
+	var m *envs.Manifest
+	var err error
+	for i := 0; i < b.N; i++ {
+		if m, err = envs.Pack(tree, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(m.Bytes)
+}
