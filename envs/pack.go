@@ -247,7 +247,8 @@ type frame struct {
 // memory (about 6 MiB each).
 const packWorkers = 8
 
-// Pieces of big files (shared libraries: 4.9 of the torch stack's 5.2 GiB)
+// newPacker starts the compressing workers and the writer. Pieces of big
+// files (shared libraries: 4.9 of the torch stack's 5.2 GiB)
 // are compressed at zstd's fastest level, which packs them 2.3 times as
 // fast as the default level for 1 % more archive (libtorch_cuda.so: 785
 // against 342 MB/s on one core); the rest, Python sources mostly, at the
