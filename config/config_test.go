@@ -66,6 +66,8 @@ func TestErrors(t *testing.T) {
 		"bad build_at":       "build_at = \"later\"\n",
 		"malformed":          "cache_dir = \n",
 		"non-string in list": "find_links = [1]\n",
+		"relative mount_dir": "mount_dir = \"run/senv\"\n",
+		"bad image size":     "image_min_size = \"big\"\n",
 	}
 	for name, content := range bad {
 		f := filepath.Join(dir, name+".toml")
@@ -200,6 +202,32 @@ func TestConfigFileBounded(t *testing.T) {
 		_, err := Load(func(k string) string { return map[string]string{"SENV_CONFIG": name}[k] }, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("config %s: %v, want %q", name, err, want)
+		}
+	}
+}
+
+// TestMountSettings: mount_dir and image_min_size, their defaults and
+// their off values.
+func TestMountSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env      map[string]string
+		mountDir string
+		minSize  int64
+	}{
+		{map[string]string{}, "/run/senv", 1 << 30},
+		{map[string]string{"SENV_CONFIG": "{OFF}"}, "", 0},
+		{map[string]string{"SENV_MOUNT_DIR": "/local/senv-mnt", "SENV_IMAGE_MIN_SIZE": "500M"}, "/local/senv-mnt", 500 << 20},
+	} {
+		off := filepath.Join(t.TempDir(), "off.toml")
+		if err := os.WriteFile(off, []byte("mount_dir = \"\"\nimage_min_size = \"0\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(func(k string) string { return strings.ReplaceAll(tc.env[k], "{OFF}", off) }, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if c.MountDir != tc.mountDir || c.ImageMinSize != tc.minSize {
+			t.Errorf("%v: mount_dir %q image_min_size %d, want %q %d", tc.env, c.MountDir, c.ImageMinSize, tc.mountDir, tc.minSize)
 		}
 	}
 }

@@ -310,3 +310,31 @@ func hasOption(opts, want string) bool {
 	}
 	return false
 }
+
+// MountedIDs lists the env images mounted under dir for this process, as
+// Mounted sees them.
+func MountedIDs(dir string) []string {
+	var ids []string
+	for _, e := range mountTable() {
+		if filepath.Dir(e.Point) == filepath.Clean(dir) && Mounted(dir, filepath.Base(e.Point)) {
+			ids = append(ids, filepath.Base(e.Point))
+		}
+	}
+	return ids
+}
+
+// KernelHasSquashfs reports whether the running kernel has the squashfs
+// driver loaded (/proc/filesystems). A driver built as a module that is
+// not loaded yet is loaded by the first mount, so false is a warning.
+func KernelHasSquashfs() bool {
+	data, err := os.ReadFile("/proc/filesystems")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(strings.TrimPrefix(line, "nodev")) == ImageFormat {
+			return true
+		}
+	}
+	return false
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/senv-hpc/senv/config"
@@ -196,4 +197,28 @@ func (p *Prepared) PublishImage(ctx context.Context, cfg *config.Config, force b
 	}
 	_, err = PublishImage(ctx, cfg, p.ID, logf)
 	return err
+}
+
+// MountCheck describes whether jobs on this node can use env images that
+// the Prolog mounts at cfg's mount_dir, for `senv doctor`: a line, and
+// whether it is a warning.
+func MountCheck(cfg *config.Config) (string, bool) {
+	if cfg.MountDir == "" {
+		return "off (mount_dir is empty): envs are always staged", false
+	}
+	if !envs.KernelHasSquashfs() {
+		return fmt.Sprintf("the kernel has no squashfs driver loaded (/proc/filesystems): the Prolog's mounts at %s load it, or fail and jobs stage", cfg.MountDir), true
+	}
+	info, err := os.Lstat(cfg.MountDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist yet (the Prolog makes it at its first mount)", cfg.MountDir), false
+	case err != nil:
+		return err.Error(), true
+	}
+	ids := envs.MountedIDs(cfg.MountDir)
+	if st, ok := info.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 || !info.IsDir() || info.Mode().Perm()&0o022 != 0 {
+		return fmt.Sprintf("%s is not a root-owned directory that only root can write (%v): jobs never use a mount there", cfg.MountDir, info.Mode()), true
+	}
+	return fmt.Sprintf("%s: %d env image(s) mounted on this node", cfg.MountDir, len(ids)), false
 }

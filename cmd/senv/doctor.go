@@ -14,6 +14,7 @@ import (
 	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/envs"
+	"github.com/senv-hpc/senv/wrapper"
 )
 
 func doctorCommand() *cli.Command {
@@ -87,6 +88,11 @@ Examples:
 			_, err = envs.OpenStage(cfg.StageDir, trust)
 			result("stage_dir", err, dirInfo(cfg.StageDir))
 			spaceLine(c.App.Writer, "stage space", cfg.StageDir)
+			if line, warn := wrapper.MountCheck(cfg); warn {
+				fmt.Fprintf(c.App.Writer, "warn  %-14s %s\n", "mount_dir", line)
+			} else {
+				fmt.Fprintf(c.App.Writer, "ok    %-14s %s\n", "mount_dir", line)
+			}
 			if init := check.ModuleInit(cfg); init != "" {
 				result("modules", nil, "init script found ("+init+")")
 			} else {
