@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -42,9 +44,12 @@ type Image struct {
 	Format string `json:"format"`
 	// Prefix is where the image must be mounted: the path its files embed
 	// (mount_dir/ID on the node that made it).
-	Prefix  string    `json:"prefix"`
-	SHA256  string    `json:"sha256"`
-	Bytes   int64     `json:"bytes"`
+	Prefix string `json:"prefix"`
+	SHA256 string `json:"sha256"` // of the whole file, as sha256sum prints it
+	Bytes  int64  `json:"bytes"`
+	// Blocks are the sha256 of each ImageBlock bytes of the file, in
+	// order: a node checks them in parallel before its first mount.
+	Blocks  []string  `json:"blocks"`
 	Created time.Time `json:"created"`
 	Seconds float64   `json:"seconds"` // time to make it
 }
@@ -74,7 +79,8 @@ func (c Cache) Image(id string) (*Image, error) {
 	if err := json.Unmarshal(data, &img); err != nil {
 		return nil, damaged("failed to parse %s: %v", f.Name(), err)
 	}
-	if img.Format != ImageFormat || !filepath.IsAbs(img.Prefix) || len(img.SHA256) != 64 || img.Bytes <= 0 {
+	if img.Format != ImageFormat || !filepath.IsAbs(img.Prefix) || len(img.SHA256) != 64 || img.Bytes <= 0 ||
+		int64(len(img.Blocks)) != (img.Bytes+ImageBlock-1)/ImageBlock {
 		return nil, damaged("refusing %s: not a %s image's description", f.Name(), ImageFormat)
 	}
 	return &img, nil
@@ -144,7 +150,7 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 		return nil, fmt.Errorf("failed to make the image of env %s: %s: %w%s", id, ImageTool, err, tail(string(out), 10))
 	}
 	img := &Image{Format: ImageFormat, Prefix: prefix, Created: time.Now().UTC()}
-	if img.SHA256, img.Bytes, err = hashFile(file); err != nil {
+	if img.SHA256, img.Blocks, img.Bytes, err = hashImage(file); err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
 	img.Seconds = time.Since(start).Seconds()
@@ -168,21 +174,76 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	return img, nil
 }
 
-// hashFile returns the sha256 (hex) and size of the file at path.
-func hashFile(path string) (string, int64, error) {
+// ImageBlock is the unit of an image's check: each block's sha256 is in
+// image.json, and a node hashes the blocks on every core.
+const ImageBlock = 64 << 20
+
+// hashImage returns the sha256 (hex) of the file at path, those of its
+// ImageBlock blocks, and its size, in one read.
+func hashImage(path string) (string, []string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, err
+		return "", nil, 0, err
 	}
 	defer f.Close()
-	return sha256Of(f)
+	whole := sha256.New()
+	var blocks []string
+	var n int64
+	buf := make([]byte, 1<<20)
+	for {
+		block := sha256.New()
+		k, err := io.CopyBuffer(io.MultiWriter(whole, block), io.LimitReader(f, ImageBlock), buf)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+		blocks = append(blocks, hex.EncodeToString(block.Sum(nil)))
+	}
+	return hex.EncodeToString(whole.Sum(nil)), blocks, n, nil
 }
 
-func sha256Of(r io.Reader) (string, int64, error) {
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, r, make([]byte, 1<<20))
-	if err != nil {
-		return "", 0, err
+// checkBlocks checks each ImageBlock block of f against img.Blocks, on
+// every core (at most 8 readers), and stops at ctx's deadline. It returns
+// the index of the first block that differs, or -1.
+func checkBlocks(ctx context.Context, f *os.File, img *Image) (int, error) {
+	next := make(chan int)
+	bad := -1
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(img.Blocks), 8) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1<<20)
+			for i := range next {
+				h := sha256.New()
+				r := io.NewSectionReader(f, int64(i)*ImageBlock, ImageBlock)
+				_, err := io.CopyBuffer(h, readerCtx{ctx, r}, buf)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case err == nil && hex.EncodeToString(h.Sum(nil)) != img.Blocks[i] && (bad < 0 || i < bad):
+					bad = i
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	for i := range img.Blocks {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return bad, firstErr
 }

@@ -51,9 +51,12 @@ func imageEntry(t *testing.T, mountDir string) (Cache, string) {
 	if want := filepath.Join(mountDir, id); img.Prefix != want {
 		t.Fatalf("image prefix %q, want %q", img.Prefix, want)
 	}
-	sum, n, err := hashFile(filepath.Join(admin.Entry(id), imageDir, imageName))
-	if err != nil || sum != img.SHA256 || n != img.Bytes {
-		t.Fatalf("image.json says %s (%d bytes), the file is %s (%d bytes), %v", img.SHA256, img.Bytes, sum, n, err)
+	out, err := exec.Command("sha256sum", filepath.Join(admin.Entry(id), imageDir, imageName)).Output()
+	if err != nil || !strings.HasPrefix(string(out), img.SHA256+" ") {
+		t.Fatalf("image.json says sha256 %s, sha256sum %s (%v)", img.SHA256, out, err)
+	}
+	if info, err := os.Stat(filepath.Join(admin.Entry(id), imageDir, imageName)); err != nil || info.Size() != img.Bytes || len(img.Blocks) != 1 {
+		t.Fatalf("image.json says %d bytes in %d blocks, the file: %v, %v", img.Bytes, len(img.Blocks), info, err)
 	}
 	again, err := admin.PublishImage(context.Background(), id, mountDir)
 	if err != nil || again.SHA256 != img.SHA256 || !again.Created.Equal(img.Created) {
@@ -188,7 +191,7 @@ func TestMountRefused(t *testing.T) {
 			f.ReadAt(b, 600)
 			b[0] ^= 0xff
 			f.WriteAt(b, 600)
-		}, false, "has sha256"},
+		}, false, "does not match the sha256"},
 		{"truncated", func(t *testing.T, image string) {
 			info, _ := os.Stat(image)
 			if err := os.Truncate(image, info.Size()-4096); err != nil {
@@ -268,5 +271,43 @@ func TestOpenMountsRefuses(t *testing.T) {
 				t.Errorf("OpenMounts: %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckBlocks: an image of several blocks (the last one short) checks
+// whole; a byte changed in any block names the first block that differs.
+func TestCheckBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "img")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	size := int64(2*ImageBlock + ImageBlock/2)
+	if err := f.Truncate(size); err != nil { // sparse: zeros, cheap to read
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("head"), 0)
+	sum, blocks, n, err := hashImage(path)
+	if err != nil || n != size || len(blocks) != 3 || len(sum) != 64 {
+		t.Fatalf("hashImage = %q, %d blocks, %d bytes, %v", sum, len(blocks), n, err)
+	}
+	img := &Image{SHA256: sum, Blocks: blocks, Bytes: n}
+	if bad, err := checkBlocks(context.Background(), f, img); bad != -1 || err != nil {
+		t.Fatalf("checkBlocks of the image itself = %d, %v", bad, err)
+	}
+	for _, tc := range []struct {
+		at   int64
+		want int
+	}{{size - 1, 2}, {ImageBlock + 5, 1}} {
+		f.WriteAt([]byte{0xff}, tc.at)
+		if bad, err := checkBlocks(context.Background(), f, img); bad != tc.want || err != nil {
+			t.Errorf("a byte changed at %d: checkBlocks = %d, %v; want block %d", tc.at, bad, err, tc.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := checkBlocks(ctx, f, img); !errors.Is(err, context.Canceled) {
+		t.Errorf("checkBlocks after its deadline: %v, want context.Canceled", err)
 	}
 }
