@@ -68,6 +68,8 @@ type lsEntry struct {
 	TierDir   string      `json:"tier_dir,omitempty"` // the site cache's dir
 	LastUsed  time.Time   `json:"last_used"`
 	Staged    bool        `json:"staged_here"`
+	Image     bool        `json:"image,omitempty"`        // it has a squashfs image (senv build --image)
+	Mounted   bool        `json:"mounted_here,omitempty"` // its image is mounted on this node (mount_dir)
 	StageNone bool        `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
 	Disk      *envs.Usage `json:"disk,omitempty"`       // what it takes in the cache (an entry, or the stage none env)
 }
@@ -77,7 +79,8 @@ func lsCommand() *cli.Command {
 		Name:  "ls",
 		Usage: "list the cached environments",
 		Description: `Columns: ID, NAME (#ENV name), MANAGER, SIZE (unpacked), FILES, CREATED,
-LAST USED, STAGED (on this node), TIER: "cache" for your own cache_dir,
+LAST USED, STAGED (on this node: true, false, or "mounted" when its image
+is mounted at mount_dir), TIER: "cache" for your own cache_dir,
 "site DIR" for a read-only site cache (site_cache), which jobs look in
 first and senv never changes (its LAST USED is when it was published).
 Your own entries are listed first, then each site cache's. Envs built with
@@ -91,7 +94,8 @@ After the table, the totals: what the cache (all of cache_dir's v1/,
 "stage none" envs included), its "stage none" dir, and this node's stage
 dir take on disk, in allocated bytes and inodes, as a quota counts them
 (K, M, G are powers of 1024). --json prints the envs as a JSON array (each
-with "disk": its bytes and inodes in the cache); --totals prints only the
+with "disk": its bytes and inodes in the cache, "image" when it has a
+squashfs image, "mounted_here" when it is mounted); --totals prints only the
 totals (with --json, as a JSON array of {kind, dir, envs, bytes, inodes}).
 
 Examples:
@@ -138,7 +142,8 @@ Examples:
 					}
 				}
 				for _, m := range metas {
-					row := lsEntry{Meta: m, Tier: "cache", LastUsed: tier.LastUsed(m.ID), Staged: stage.Ready(m.ID)}
+					row := lsEntry{Meta: m, Tier: "cache", LastUsed: tier.LastUsed(m.ID), Staged: stage.Ready(m.ID),
+						Image: tier.HasImage(m.ID), Mounted: envs.Mounted(cfg.MountDir, m.ID)}
 					if tier.ReadOnly {
 						row.Tier, row.TierDir = "site", tier.Dir()
 					}
@@ -190,8 +195,12 @@ Examples:
 					fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t%s\tstage none (%s)\t%s\n", r.ID, r.LastUsed.Local().Format("2006-01-02 15:04"), r.Prefix, tier)
 					continue
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%v\t%s\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
-					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), r.Staged, tier)
+				staged := fmt.Sprint(r.Staged)
+				if r.Mounted {
+					staged = "mounted"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, orDash(r.Name), r.Manager, mib(r.Bytes), r.Files,
+					r.Created.Local().Format("2006-01-02 15:04"), r.LastUsed.Local().Format("2006-01-02 15:04"), staged, tier)
 			}
 			if err := w.Flush(); err != nil {
 				return err
