@@ -91,7 +91,9 @@ if [ -n "$tmpfs" ]; then
 fi
 
 say "building senv"
-(cd "$repo" && go build -tags urfave_cli_no_docs -o "$cache/bin/senv" ./cmd/senv) # as `make build`
+# as `make build`, with the commit stamped (senv version in the machine table)
+commit=$(cd "$repo" && c=$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$c-dirty; echo "$c"; }) || commit=
+(cd "$repo" && go build -tags urfave_cli_no_docs ${commit:+-ldflags "-X main.commit=$commit"} -o "$cache/bin/senv" ./cmd/senv)
 
 # `--cases conda` alone needs neither the Python wheelhouses nor PyPI.
 only_conda=0
