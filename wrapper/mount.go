@@ -127,7 +127,11 @@ func MountImage(ctx context.Context, cfg *config.Config, id, job string, logf fu
 		return "", err
 	}
 	start := time.Now()
-	mounted, err := mounts.Mount(ctx, site, id, job, cfg.LockTimeout)
+	wait := cfg.LockTimeout // for another mounter of id on this node, within the hook's deadline
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	mounted, err := mounts.Mount(ctx, site, id, job, wait)
 	if err != nil {
 		return "", err
 	}
