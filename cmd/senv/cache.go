@@ -70,8 +70,8 @@ type lsEntry struct {
 	Staged    bool        `json:"staged_here"`
 	Image     bool        `json:"image,omitempty"`        // it has a squashfs image (senv build --image)
 	Mounted   bool        `json:"mounted_here,omitempty"` // its image is mounted on this node (mount_dir)
-	StageNone bool        `json:"stage_none,omitempty"` // built and run in the cache's shared dir, no archive
-	Disk      *envs.Usage `json:"disk,omitempty"`       // what it takes in the cache (an entry, or the stage none env)
+	StageNone bool        `json:"stage_none,omitempty"`   // built and run in the cache's shared dir, no archive
+	Disk      *envs.Usage `json:"disk,omitempty"`         // what it takes in the cache (an entry, or the stage none env)
 }
 
 func lsCommand() *cli.Command {
