@@ -234,7 +234,7 @@ class BigEnvCases:
         self.table("8d. The torch stack: throughput (%s; bytes are the installed bytes)" % self.fs_label(p0),
                    ["what", "median", "throughput", "note"], [
             ["pack (senv's own timing, one build)", fmt_s(m["pack_seconds"]), gbps(m["bytes"], m["pack_seconds"]),
-             "%d CPUs, zstd default level" % nproc],
+             "%d CPUs; pieces of big files at zstd's fastest level, the rest at its default" % nproc],
             ["`zstd -d -c archive > /dev/null` (one core)", fmt_s(unz), gbps(m["bytes"], unz), "decompression alone"],
             ["`tar -x` of the uncompressed tar (page cache → scratch)", fmt_s(untar), gbps(m["bytes"], untar), "writing the files alone"],
             ["machine limit: max(zstd / %d, tar -x, (zstd + tar -x) / %d)" % (nproc, nproc), fmt_s(limit), gbps(m["bytes"], limit),
