@@ -138,6 +138,9 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	if err := unpack(f, info.Size(), tree, prefix, m, nil); err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
+	if err := readableByAll(tree); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), id+".image.")
 	if err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
@@ -174,6 +177,30 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	return img, nil
 }
 
+// readableByAll makes every file and dir of tree readable (and searchable,
+// or executable where the owner may execute) by everyone, as chmod -R a+rX
+// would: in an image every file is root's, and a job user must still read
+// what a staged copy, the user's own, would let them read.
+func readableByAll(tree string) error {
+	return filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		perm := info.Mode().Perm() | 0o444
+		if d.IsDir() || perm&0o100 != 0 {
+			perm |= 0o111
+		}
+		if perm == info.Mode().Perm() {
+			return nil
+		}
+		return os.Chmod(p, perm|info.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	})
+}
+
 // ImageBlock is the unit of an image's check: each block's sha256 is in
 // image.json, and a node hashes the blocks on every core.
 const ImageBlock = 64 << 20
@@ -206,9 +233,12 @@ func hashImage(path string) (string, []string, int64, error) {
 }
 
 // checkBlocks checks each ImageBlock block of f against img.Blocks, on
-// every core (at most 8 readers), and stops at ctx's deadline. It returns
-// the index of the first block that differs, or -1.
-func checkBlocks(ctx context.Context, f *os.File, img *Image) (int, error) {
+// every core (at most 8 readers), and stops at the first block that
+// differs or at ctx's deadline. It returns the index of a block that
+// differs, or -1.
+func checkBlocks(parent context.Context, f *os.File, img *Image) (int, error) {
+	ctx, stop := context.WithCancel(parent) // stopped at the first bad block
+	defer stop()
 	next := make(chan int)
 	bad := -1
 	var mu sync.Mutex
@@ -225,10 +255,12 @@ func checkBlocks(ctx context.Context, f *os.File, img *Image) (int, error) {
 				_, err := io.CopyBuffer(h, readerCtx{ctx, r}, buf)
 				mu.Lock()
 				switch {
+				case bad >= 0:
 				case err != nil && firstErr == nil:
 					firstErr = err
-				case err == nil && hex.EncodeToString(h.Sum(nil)) != img.Blocks[i] && (bad < 0 || i < bad):
+				case err == nil && hex.EncodeToString(h.Sum(nil)) != img.Blocks[i]:
 					bad = i
+					stop()
 				}
 				mu.Unlock()
 			}
@@ -242,8 +274,11 @@ func checkBlocks(ctx context.Context, f *os.File, img *Image) (int, error) {
 	}
 	close(next)
 	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
+	if bad >= 0 {
+		return bad, nil
 	}
-	return bad, firstErr
+	if firstErr == nil {
+		firstErr = parent.Err()
+	}
+	return -1, firstErr
 }

@@ -115,6 +115,12 @@ func TestImageMount(t *testing.T) {
 	if mounted, err := mounts.Mount(ctx, site, id, "102", time.Second); err != nil || mounted {
 		t.Fatalf("second job's Mount = %v, %v; want false (mounted already), nil", mounted, err)
 	}
+	// a job uses only a mount it holds a lease on
+	for job, want := range map[string]bool{"101": true, "102": true, "999": false, "": false, "../x": false} {
+		if got := LeasedMount(mountDir, id, job); got != want {
+			t.Errorf("LeasedMount for job %q = %v, want %v", job, got, want)
+		}
+	}
 
 	// Mounted trusts only a root-owned mount dir
 	if err := os.Chown(mountDir, 65534, 65534); err != nil {
@@ -127,10 +133,10 @@ func TestImageMount(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := mounts.Release("101", nil, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release("101", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatalf("after job 101's Release (job 102 holds it): mounted %v, %v; want mounted", Mounted(mountDir, id), err)
 	}
-	if err := mounts.Release("102", nil, t.Logf); err != nil || Mounted(mountDir, id) {
+	if err := mounts.Release("102", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) {
 		t.Fatalf("after the last job's Release: mounted %v, %v; want unmounted", Mounted(mountDir, id), err)
 	}
 	if _, err := os.Stat(target); err == nil {
@@ -140,8 +146,11 @@ func TestImageMount(t *testing.T) {
 	if mounted, err := mounts.Mount(ctx, site, id, AdminJob, time.Second); err != nil || !mounted {
 		t.Fatalf("admin Mount = %v, %v", mounted, err)
 	}
-	if err := mounts.Release("103", nil, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release("103", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatal("a job's Release unmounted an admin mount")
+	}
+	if !LeasedMount(mountDir, id, "") || !LeasedMount(mountDir, id, "555") {
+		t.Error("an admin mount is not leased for every process")
 	}
 	if err := mounts.Unmount(id, nil, t.Logf); err != nil || Mounted(mountDir, id) {
 		t.Fatalf("Unmount: mounted %v, %v", Mounted(mountDir, id), err)
@@ -275,7 +284,7 @@ func TestOpenMountsRefuses(t *testing.T) {
 }
 
 // TestCheckBlocks: an image of several blocks (the last one short) checks
-// whole; a byte changed in any block names the first block that differs.
+// whole; a byte changed in a block names that block.
 func TestCheckBlocks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "img")
 	f, err := os.Create(path)
@@ -300,14 +309,51 @@ func TestCheckBlocks(t *testing.T) {
 		at   int64
 		want int
 	}{{size - 1, 2}, {ImageBlock + 5, 1}} {
-		f.WriteAt([]byte{0xff}, tc.at)
+		orig := make([]byte, 1)
+		f.ReadAt(orig, tc.at)
+		f.WriteAt([]byte{orig[0] ^ 0xff}, tc.at)
 		if bad, err := checkBlocks(context.Background(), f, img); bad != tc.want || err != nil {
 			t.Errorf("a byte changed at %d: checkBlocks = %d, %v; want block %d", tc.at, bad, err, tc.want)
 		}
+		f.WriteAt(orig, tc.at)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := checkBlocks(ctx, f, img); !errors.Is(err, context.Canceled) {
 		t.Errorf("checkBlocks after its deadline: %v, want context.Canceled", err)
+	}
+}
+
+// TestReadableByAll: what goes into an image (every file root's) is
+// readable by every job user, and executable where its owner could run it.
+func TestReadableByAll(t *testing.T) {
+	tree := t.TempDir()
+	for _, tc := range []struct {
+		name       string
+		dir        bool
+		perm, want os.FileMode
+	}{
+		{"private", false, 0o600, 0o644},
+		{"script", false, 0o700, 0o755},
+		{"readonly", false, 0o444, 0o444},
+		{"pkg", true, 0o700, 0o755},
+	} {
+		p := filepath.Join(tree, tc.name)
+		if tc.dir {
+			if err := os.Mkdir(p, tc.perm); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, nil, tc.perm); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, tc.perm)
+		defer func(p string, want os.FileMode, name string) {
+			if info, err := os.Stat(p); err != nil || info.Mode().Perm() != want {
+				t.Errorf("%s: mode %v (%v), want %v", name, info.Mode().Perm(), err, want)
+			}
+		}(p, tc.want, tc.name)
+	}
+	if err := readableByAll(tree); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,6 +24,9 @@ type SlurmJobs struct {
 	// Ended is a job known to have ended without asking: the job whose
 	// epilog this is.
 	Ended string
+	// AllUsers asks about every user's jobs, not only this user's: root's
+	// view, for the mounts that jobs of many users share.
+	AllUsers bool
 
 	once sync.Once
 	live map[string]bool
@@ -49,7 +52,13 @@ func (j *SlurmJobs) load() {
 	ctx, cancel := context.WithTimeout(context.Background(), squeueTimeout)
 	defer cancel()
 	// %A is the job ID, unique per array task, as SLURM_JOB_ID is
-	cmd := exec.CommandContext(ctx, "squeue", "--noheader", "--user", strconv.Itoa(os.Getuid()), "--format", "%A %T")
+	args := []string{"--noheader", "--format", "%A %T"}
+	if j.AllUsers {
+		args = append(args, "--all") // hidden partitions too
+	} else {
+		args = append(args, "--user", strconv.Itoa(os.Getuid()))
+	}
+	cmd := exec.CommandContext(ctx, "squeue", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

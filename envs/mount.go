@@ -35,8 +35,9 @@ type Mounts struct{ Dir string }
 const AdminJob = "admin"
 
 // OpenMounts opens (creating, mode 0755) the mount dir as root. dir must be
-// a real directory owned by root and writable by nobody else, below
-// directories only root can change.
+// a real directory owned by root and writable by nobody else, and no one
+// untrusted may be able to rename a directory above it (as for a stage
+// dir: root-owned, or sticky like /tmp). Its parent must exist.
 func OpenMounts(dir string) (Mounts, error) {
 	m := Mounts{Dir: dir}
 	if os.Geteuid() != 0 {
@@ -45,20 +46,24 @@ func OpenMounts(dir string) (Mounts, error) {
 	if !filepath.IsAbs(dir) {
 		return m, fmt.Errorf("failed to open mount dir: mount_dir %q is not an absolute path", dir)
 	}
+	if err := (*Trust)(nil).checkPath(filepath.Dir(dir)); err != nil {
+		return m, fmt.Errorf("failed to open mount dir %s: %w", dir, err)
+	}
+	// .senv is 0711: a job may stat its own lease there (see LeasedMount)
 	for _, d := range []string{dir, filepath.Join(dir, ".senv")} {
 		perm := fs.FileMode(0o755)
 		if d != dir {
-			perm = 0o700
+			perm = 0o711
 		}
-		if err := os.MkdirAll(d, perm); err != nil {
+		if err := os.Mkdir(d, perm); err != nil && !errors.Is(err, fs.ErrExist) {
 			return m, fmt.Errorf("failed to create mount dir: %w", err)
 		}
 		if err := checkOwnDir(d); err != nil {
 			return m, fmt.Errorf("failed to open mount dir: %w", err)
 		}
-	}
-	if err := (*Trust)(nil).checkPath(filepath.Dir(dir)); err != nil {
-		return m, fmt.Errorf("failed to open mount dir %s: %w", dir, err)
+		if err := os.Chmod(d, perm); err != nil {
+			return m, fmt.Errorf("failed to open mount dir: %w", err)
+		}
 	}
 	return m, nil
 }
@@ -98,7 +103,7 @@ func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time
 }
 
 func (m Mounts) lease(id, job string) error {
-	f, err := os.OpenFile(m.meta(id, "job."+job), os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(m.meta(id, "job."+job), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("failed to mount env %s: %w", id, err)
 	}
@@ -112,7 +117,7 @@ func (m Mounts) mount(ctx context.Context, c Cache, id string) error {
 	}
 	if img.Prefix != m.Prefix(id) {
 		return fmt.Errorf("failed to mount env %s: its image was made to be mounted at %s, not at %s "+
-			"(make it again with this mount_dir: `senv build --image` with mount_dir %s)", id, img.Prefix, m.Prefix(id), m.Dir)
+			"(the publisher's mount_dir differs from this node's %s; make the image again for it)", id, img.Prefix, m.Prefix(id), m.Dir)
 	}
 	f, err := c.openImage(id)
 	if err != nil {
@@ -129,7 +134,11 @@ func (m Mounts) mount(ctx context.Context, c Cache, id string) error {
 	if err := checkOwnDir(target); err != nil {
 		return fmt.Errorf("failed to mount env %s: %w", id, err)
 	}
-	return mountLoop(f, target, img.Format)
+	if err := mountLoop(f, target, img.Format); err != nil {
+		_ = os.Remove(target) // empty: nothing was mounted
+		return err
+	}
+	return nil
 }
 
 // verify checks the image f against img's size and sha256, unless this
@@ -142,7 +151,9 @@ func (m Mounts) verify(ctx context.Context, id string, f *os.File, img *Image) e
 	if st.Size != img.Bytes {
 		return fmt.Errorf("failed to mount env %s: its image %s is %d bytes, image.json says %d: %w", id, f.Name(), st.Size, img.Bytes, ErrDamagedEntry)
 	}
-	stamp := fmt.Sprintf("%s %d %d %d %d\n", img.SHA256, st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	// ctime too: a trusted owner who rewrites the file in place can reset
+	// its mtime, not its ctime
+	stamp := fmt.Sprintf("%s %d %d %d %d %d\n", img.SHA256, st.Dev, st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano())
 	if got, err := os.ReadFile(m.meta(id, "verified")); err == nil && string(got) == stamp {
 		return nil
 	}
@@ -189,9 +200,7 @@ func mountLoop(f *os.File, target, fstype string) error {
 		if err != nil {
 			return fmt.Errorf("failed to mount %s: %w", target, err)
 		}
-		cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
-		cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
-		err = unix.IoctlLoopConfigure(int(loop.Fd()), &cfg)
+		err = configureLoop(int(loop.Fd()), int(f.Fd()))
 		if errors.Is(err, unix.EBUSY) && attempt < 10 {
 			loop.Close() // another process took it between GET_FREE and CONFIGURE
 			continue
@@ -212,44 +221,70 @@ func mountLoop(f *os.File, target, fstype string) error {
 	}
 }
 
-// Release drops job's leases on this node's mounts and unmounts each image
-// that no running job (jobs answers; nil: every recorded job runs) and no
-// admin holds. logf hears of each unmount. An image still busy stays
-// mounted, for the next Epilog.
-func (m Mounts) Release(job string, jobs Jobs, logf func(string, ...any)) error {
-	records, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.job."+job))
-	for _, r := range records {
-		_ = os.Remove(r)
+// configureLoop attaches file descriptor fd to loop device loop, read-only
+// and detached by the kernel at unmount: with LOOP_CONFIGURE (Linux 5.8),
+// else, on older kernels (EL8's 4.18), LOOP_SET_FD and LOOP_SET_STATUS64.
+func configureLoop(loop, fd int) error {
+	cfg := unix.LoopConfig{Fd: uint32(fd)}
+	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+	err := unix.IoctlLoopConfigure(loop, &cfg)
+	if !errors.Is(err, unix.ENOTTY) && !errors.Is(err, unix.EINVAL) {
+		return err
 	}
-	ents, err := os.ReadDir(m.Dir)
-	if err != nil {
-		return fmt.Errorf("failed to list mount dir: %w", err)
+	if err := unix.IoctlSetInt(loop, unix.LOOP_SET_FD, fd); err != nil {
+		return err
 	}
-	for _, e := range ents {
-		id := e.Name()
-		if !e.IsDir() || !ValidID(id) || !Mounted(m.Dir, id) {
-			continue
-		}
-		if err := m.unmountUnused(id, jobs, logf); err != nil {
-			return err
-		}
+	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR}
+	if err := unix.IoctlLoopSetStatus64(loop, &info); err != nil {
+		_ = unix.IoctlSetInt(loop, unix.LOOP_CLR_FD, 0)
+		return err
 	}
 	return nil
 }
 
-// Unmount drops the admin lease of env id, and unmounts it if no running
-// job holds one.
-func (m Mounts) Unmount(id string, jobs Jobs, logf func(string, ...any)) error {
-	_ = os.Remove(m.meta(id, "job."+AdminJob))
-	return m.unmountUnused(id, jobs, logf)
+// Release drops job's leases on this node's mounts and unmounts each
+// image that job held and that no other running job (newJobs answers,
+// asked afresh under each image's lock; nil: every recorded job runs) and
+// no admin holds. logf hears of each unmount. An image still busy stays
+// mounted, for the next Epilog; an image no job of this node's Epilogs
+// held (a crashed node's) stays until `senv umount`. wait bounds each wait
+// for another mounter.
+func (m Mounts) Release(job string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
+	records, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.job."+job))
+	var errs []error
+	for _, r := range records {
+		id := strings.TrimSuffix(filepath.Base(r), ".job."+job)
+		_ = os.Remove(r)
+		if !ValidID(id) {
+			continue
+		}
+		if err := m.unmountUnused(id, newJobs, wait, logf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-func (m Mounts) unmountUnused(id string, jobs Jobs, logf func(string, ...any)) error {
-	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, 10*time.Second, nil)
+// Unmount drops the admin lease of env id, and unmounts it if no running
+// job holds one.
+func (m Mounts) Unmount(id string, newJobs func() Jobs, logf func(string, ...any)) error {
+	_ = os.Remove(m.meta(id, "job."+AdminJob))
+	return m.unmountUnused(id, newJobs, 10*time.Second, logf)
+}
+
+func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
+	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, wait, nil)
 	if err != nil {
 		return fmt.Errorf("failed to unmount env %s: %w", id, err)
 	}
 	defer l.Release()
+	if !Mounted(m.Dir, id) {
+		return nil // another Epilog unmounted it
+	}
+	var jobs Jobs
+	if newJobs != nil {
+		jobs = newJobs() // asked now, under the lock: a Prolog may have leased it since
+	}
 	records, _ := filepath.Glob(m.meta(id, "job.*"))
 	for _, r := range records {
 		holder := strings.TrimPrefix(filepath.Base(r), id+".job.")
@@ -259,7 +294,7 @@ func (m Mounts) unmountUnused(id string, jobs Jobs, logf func(string, ...any)) e
 		_ = os.Remove(r)
 	}
 	target := m.Prefix(id)
-	if err := unix.Unmount(target, 0); err != nil {
+	if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			if logf != nil {
 				logf("env %s: its image at %s is busy; left mounted for the next epilog", id, target)
@@ -273,6 +308,30 @@ func (m Mounts) unmountUnused(id string, jobs Jobs, logf func(string, ...any)) e
 		logf("unmounted env %s from %s", id, target)
 	}
 	return nil
+}
+
+// LeasedMount reports whether env id is Mounted under dir and leased for
+// job (this process's SLURM_JOB_ID; "" outside a job) or by an admin: a
+// root-owned record in dir's root-owned .senv. A job uses only a mount it
+// holds a lease on, so that no other job's Epilog unmounts it under it.
+func LeasedMount(dir, id, job string) bool {
+	if !Mounted(dir, id) {
+		return false
+	}
+	var st unix.Stat_t
+	meta := filepath.Join(dir, ".senv")
+	if unix.Lstat(meta, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return false
+	}
+	for _, holder := range []string{job, AdminJob} {
+		if holder == "" || (holder != AdminJob && !validJob(holder)) {
+			continue
+		}
+		if unix.Lstat(filepath.Join(meta, id+".job."+holder), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Uid == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Mounted reports whether env id's image is mounted at dir/id for this

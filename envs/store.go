@@ -51,10 +51,10 @@ const (
 )
 
 // MountedPrefix returns where env id's image is mounted on this node, if
-// the Prolog mounted it (see Mounted); the env is then used from there and
-// not staged.
+// the Prolog mounted it for this job (see LeasedMount); the env is then
+// used from there and not staged.
 func (s *Store) MountedPrefix(id string) (string, bool) {
-	if s.MountDir == "" || s.NoPack || !Mounted(s.MountDir, id) {
+	if s.MountDir == "" || s.NoPack || !LeasedMount(s.MountDir, id, s.Stage.Job) {
 		return "", false
 	}
 	return filepath.Join(s.MountDir, id), true

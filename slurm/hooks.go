@@ -14,6 +14,7 @@ import (
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/wrapper"
+	"golang.org/x/sys/unix"
 )
 
 // Hook is what the hook entry points need from the command that runs them.
@@ -133,7 +134,7 @@ func (h Hook) root(ctx context.Context, name string) error {
 	if name == "epilog" {
 		// root's own work first: the images this job leased (mount_dir is root's)
 		if _, err := strconv.ParseUint(jobID, 10, 32); err == nil {
-			if err := wrapper.ReleaseMounts(cfg, jobID, h.prefixed("epilog: job "+jobID+": ")); err != nil {
+			if err := wrapper.ReleaseMounts(ctx, cfg, jobID, h.prefixed("epilog: job "+jobID+": ")); err != nil {
 				h.logf("epilog: job %s: %v", jobID, err)
 			}
 		}
@@ -219,6 +220,9 @@ func (h Hook) PrologAsUser(ctx context.Context, req *Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Mount {
+		unix.CloseOnExec(ReplyFD) // the tools PlannedID and Prestage run must not hold root's pipe
+	}
 	if req.Mount && cfg.MountDir != "" {
 		if env != nil {
 			id = wrapper.PlannedID(ctx, env, h.options(cfg, req.Command))
@@ -245,12 +249,14 @@ func (h Hook) PrologAsUser(ctx context.Context, req *Request) error {
 	return nil
 }
 
-// reply names env id to the root half, on ReplyFD.
+// reply names env id to the root half, on ReplyFD, which must be the pipe
+// root gave (a FIFO).
 func reply(id string) error {
-	f := os.NewFile(ReplyFD, "reply")
-	if f == nil {
-		return fmt.Errorf("failed to answer the root half: no descriptor %d", ReplyFD)
+	var st unix.Stat_t
+	if err := unix.Fstat(ReplyFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("failed to answer the root half: descriptor %d is not its pipe", ReplyFD)
 	}
+	f := os.NewFile(ReplyFD, "reply")
 	defer f.Close()
 	if _, err := fmt.Fprintln(f, id); err != nil {
 		return fmt.Errorf("failed to answer the root half: %w", err)

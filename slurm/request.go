@@ -27,8 +27,8 @@ type Request struct {
 	// Prolog (see PrivateTmp): the half must not stage into /tmp.
 	PrivateTmp bool `json:"private_tmp,omitempty"`
 	// Mount says that root mounts env images (mount_dir is set): the half
-	// answers, on descriptor 3, the ID of an env whose image a site tier
-	// holds (see Reply) instead of staging it.
+	// answers, on descriptor ReplyFD, the ID of an env whose image a site
+	// tier holds instead of staging it.
 	Mount bool `json:"mount,omitempty"`
 }
 

@@ -73,8 +73,13 @@ func runAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 	var answer []byte
 	if reply {
 		w.Close()
-		// a process the half left behind may hold the pipe open: read what is there
-		_ = r.SetReadDeadline(time.Now().Add(time.Second))
+		// a process the half left behind may hold the pipe open: read what is
+		// there, for a second at most and not past the hook's deadline
+		limit := time.Now().Add(time.Second)
+		if d, ok := ctx.Deadline(); ok && d.Before(limit) {
+			limit = d
+		}
+		_ = r.SetReadDeadline(limit)
 		answer, _ = io.ReadAll(io.LimitReader(r, maxReply))
 	}
 	if err != nil {

@@ -30,7 +30,7 @@ func PublishImage(ctx context.Context, cfg *config.Config, id string, logf func(
 		return nil, err
 	}
 	if img, err := cache.Image(id); err == nil {
-		return img, nil
+		return img, wrongPrefix(cache, id, img, cfg.MountDir)
 	}
 	bl, err := cache.BuildLock(id, cfg.LockTimeout, func(msg string) { logWarning(logf, msg) })
 	if err != nil && !errors.Is(err, envs.ErrNoLocks) {
@@ -41,10 +41,24 @@ func PublishImage(ctx context.Context, cfg *config.Config, id string, logf func(
 	if err != nil {
 		return nil, err
 	}
+	if err := wrongPrefix(cache, id, img, cfg.MountDir); err != nil {
+		return nil, err // another publisher made it, for another mount_dir
+	}
 	if logf != nil {
 		logf("env %s: image %s made in %.1fs (%d MiB), for mounting at %s", id, envs.ImageFormat, img.Seconds, img.Bytes>>20, img.Prefix)
 	}
 	return img, nil
+}
+
+// wrongPrefix refuses an existing image of id made for another mount dir
+// than mountDir: it is never replaced in place (nodes may have it mounted).
+func wrongPrefix(c envs.Cache, id string, img *envs.Image, mountDir string) error {
+	if want := filepath.Join(mountDir, id); img.Prefix != want {
+		return fmt.Errorf("the image of env %s was made to be mounted at %s, not at %s; "+
+			"to make one for this mount_dir, remove %s (after unmounting it on the nodes) and run senv build --image again",
+			id, img.Prefix, want, filepath.Join(c.Entry(id), "image"))
+	}
+	return nil
 }
 
 // WantsImage reports whether `senv build` should also make an image of env
@@ -148,7 +162,7 @@ func MountImage(ctx context.Context, cfg *config.Config, id, job string, logf fu
 // ReleaseMounts drops job's leases on this node's env mounts and unmounts
 // the images no running job uses: the Epilog's root half. A node without
 // mount_dir has nothing to do.
-func ReleaseMounts(cfg *config.Config, job string, logf func(string, ...any)) error {
+func ReleaseMounts(ctx context.Context, cfg *config.Config, job string, logf func(string, ...any)) error {
 	if cfg.MountDir == "" {
 		return nil
 	}
@@ -159,8 +173,15 @@ func ReleaseMounts(cfg *config.Config, job string, logf func(string, ...any)) er
 	if err != nil {
 		return err
 	}
-	jobs := &envs.SlurmJobs{Ended: job, Warn: func(msg string) { logWarning(logf, msg) }}
-	return mounts.Release(job, jobs, logf)
+	// root's view: the jobs of every user that share this node's mounts
+	newJobs := func() envs.Jobs {
+		return &envs.SlurmJobs{Ended: job, AllUsers: true, Warn: func(msg string) { logWarning(logf, msg) }}
+	}
+	wait := 10 * time.Second // for a Prolog mounting the same image
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	return mounts.Release(job, newJobs, wait, logf)
 }
 
 // UnmountImage drops the admin lease of env id (`senv mount`) and unmounts
@@ -173,15 +194,18 @@ func UnmountImage(cfg *config.Config, id string, logf func(string, ...any)) erro
 	if err != nil {
 		return err
 	}
-	jobs := &envs.SlurmJobs{Warn: func(msg string) { logWarning(logf, msg) }}
-	return mounts.Unmount(id, jobs, logf)
+	newJobs := func() envs.Jobs {
+		return &envs.SlurmJobs{AllUsers: true, Warn: func(msg string) { logWarning(logf, msg) }}
+	}
+	return mounts.Unmount(id, newJobs, logf)
 }
 
 // PublishImage makes the image of the env p built, after `senv build`, if
 // WantsImage says so: force (--image), or an env of at least
 // image_min_size published into a site cache. It is an error to force an
 // image of an env that is not in cfg's cache_dir (a site tier's: its
-// admins make the images there).
+// admins make the images there); an image that was not forced and fails
+// is a warning, since the env itself is published.
 func (p *Prepared) PublishImage(ctx context.Context, cfg *config.Config, force bool, logf func(string, ...any)) error {
 	if p.ID == "" || p.Store == nil || p.Store.NoPack {
 		if force {
@@ -200,6 +224,11 @@ func (p *Prepared) PublishImage(ctx context.Context, cfg *config.Config, force b
 		return nil
 	}
 	_, err = PublishImage(ctx, cfg, p.ID, logf)
+	if err != nil && !force {
+		// the env is built and published: an image nobody asked for is not worth failing for
+		logWarning(logf, fmt.Sprintf("%v; the env is published without an image (image_min_size %d; jobs stage it)", err, cfg.ImageMinSize))
+		return nil
+	}
 	return err
 }
 
