@@ -39,16 +39,10 @@ echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p
 	// the admin, as root: build into the site cache, with the image, for mountDir
 	rootStage := "/tmp/senv-e2e-mnt-build-" + randomHex(t, 6)
 	t.Cleanup(func() { exec.Command("rm", "-rf", rootStage).Run() })
-	build := exec.Command("sh", "-c", `umask 022; exec "$@"`, "sh", c.Path("bin", "senv"), "build", "--image", script)
-	build.Env = []string{"HOME=/root", "PATH=" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin",
-		"SENV_CACHE_DIR=" + site, "SENV_STAGE_DIR=" + rootStage, "SENV_SITE_CACHE=" + site, "SENV_MOUNT_DIR=" + mountDir}
-	out, err := build.CombinedOutput()
-	if err != nil {
-		t.Fatalf("senv build --image as root: %v\n%s", err, out)
-	}
-	id := oneEnvID(t, "senv build", string(out))
+	out := adminBuild(t, c, site, rootStage, []string{"SENV_MOUNT_DIR=" + mountDir}, "--image", script)
+	id := oneEnvID(t, "senv build", out)
 	image := filepath.Join(site, "v1", "envs", id, "image", "env.sqfs")
-	if _, err := os.Stat(image); err != nil || !strings.Contains(string(out), "for mounting at "+mountDir+"/"+id) {
+	if _, err := os.Stat(image); err != nil || !strings.Contains(out, "for mounting at "+mountDir+"/"+id) {
 		t.Fatalf("senv build --image made no image for %s/%s (%v):\n%s", mountDir, id, err, out)
 	}
 

@@ -28,6 +28,21 @@ func siteDir(t *testing.T, c *Cluster, uid int) string {
 	return dir
 }
 
+// adminBuild runs `senv build ARGS` as root (the admin publishing into site), with the
+// user's PATH (the same base interpreter), umask 022, stage dir stage and extra SENV_*
+// settings, and returns its output; it fails the test if the build fails.
+func adminBuild(t *testing.T, c *Cluster, site, stage string, extra []string, args ...string) string {
+	t.Helper()
+	build := exec.Command("sh", append([]string{"-c", `umask 022; exec "$@"`, "sh", c.Path("bin", "senv"), "build"}, args...)...)
+	build.Env = append([]string{"HOME=/root", "PATH=" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin",
+		"SENV_CACHE_DIR=" + site, "SENV_STAGE_DIR=" + stage, "SENV_SITE_CACHE=" + site}, extra...)
+	out, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("senv build %s as root: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 // TestSiteCacheRootBuilt is issue 12 item 5's evidence: root builds an env into a root-owned
 // 0755 site cache (`senv build` with cache_dir there, from a stage dir longer than users'),
 // and a job of the unprivileged user, whose config names it as site_cache, stages that env
@@ -43,15 +58,9 @@ func TestSiteCacheRootBuilt(t *testing.T) {
 	// the admin, as root, with the user's PATH (the same base interpreter) and umask 022
 	rootStage := "/tmp/senv-e2e-site-build-" + randomHex(t, 6)
 	t.Cleanup(func() { exec.Command("rm", "-rf", rootStage).Run() })
-	build := exec.Command("sh", append([]string{"-c", `umask 022; exec "$@"`, "sh", c.Path("bin", "senv"), "build"}, spec...)...)
-	build.Env = []string{"HOME=/root", "PATH=" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin",
-		"SENV_CACHE_DIR=" + site, "SENV_STAGE_DIR=" + rootStage, "SENV_SITE_CACHE=" + site}
-	out, err := build.CombinedOutput()
-	if err != nil {
-		t.Fatalf("senv build as root: %v\n%s", err, out)
-	}
-	id := oneEnvID(t, "senv build", string(out))
-	if !strings.Contains(string(out), "env "+id+" building with") {
+	out := adminBuild(t, c, site, rootStage, nil, spec...)
+	id := oneEnvID(t, "senv build", out)
+	if !strings.Contains(out, "env "+id+" building with") {
 		t.Fatalf("root did not build env %s:\n%s", id, out)
 	}
 	before := treesnap.Take(t, site)
