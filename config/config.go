@@ -37,6 +37,7 @@ type Config struct {
 	EpilogGC       time.Duration // `senv epilog` removes the job user's staged envs unused this long; 0: never
 	TrustedOwners  []string      // besides you and root, whose cache entries and dirs senv runs: "alice", "1001", "group:hpclab"
 	MountDir       string        // root-owned node-local dir where the Prolog mounts env images; "" for never
+	MountKeep      time.Duration // an image no job holds stays mounted this long, for the node's next jobs
 	ImageMinSize   int64         // `senv build` into a site cache makes an image of envs this big; 0 for never
 
 	// Source maps each setting key to where its value came from.
@@ -172,6 +173,8 @@ var Settings = []Setting{
 			return nil
 		},
 		func(c *Config) string { return c.MountDir }}),
+	setting("mount_keep", "an Epilog leaves an image that no job holds mounted this long, so the node's next jobs of the env find its files in memory; 0: unmount at once", fixed("10m"),
+		duration(func(c *Config) *time.Duration { return &c.MountKeep })),
 	setting("image_min_size", "`senv build` into a site cache also makes a squashfs image of envs at least this big (e.g. 1G); 0: only with --image", fixed("1G"), access{
 		func(c *Config, v string) (err error) {
 			if strings.TrimSpace(v) == "0" {

@@ -206,28 +206,29 @@ func TestConfigFileBounded(t *testing.T) {
 	}
 }
 
-// TestMountSettings: mount_dir and image_min_size, their defaults and
-// their off values.
+// TestMountSettings: mount_dir, mount_keep and image_min_size, their
+// defaults and their off values.
 func TestMountSettings(t *testing.T) {
 	for _, tc := range []struct {
 		env      map[string]string
 		mountDir string
+		keep     time.Duration
 		minSize  int64
 	}{
-		{map[string]string{}, "/run/senv", 1 << 30},
-		{map[string]string{"SENV_CONFIG": "{OFF}"}, "", 0},
-		{map[string]string{"SENV_MOUNT_DIR": "/local/senv-mnt", "SENV_IMAGE_MIN_SIZE": "500M"}, "/local/senv-mnt", 500 << 20},
+		{map[string]string{}, "/run/senv", 10 * time.Minute, 1 << 30},
+		{map[string]string{"SENV_CONFIG": "{OFF}"}, "", 0, 0},
+		{map[string]string{"SENV_MOUNT_DIR": "/local/senv-mnt", "SENV_MOUNT_KEEP": "1h", "SENV_IMAGE_MIN_SIZE": "500M"}, "/local/senv-mnt", time.Hour, 500 << 20},
 	} {
 		off := filepath.Join(t.TempDir(), "off.toml")
-		if err := os.WriteFile(off, []byte("mount_dir = \"\"\nimage_min_size = \"0\"\n"), 0o644); err != nil {
+		if err := os.WriteFile(off, []byte("mount_dir = \"\"\nmount_keep = \"0s\"\nimage_min_size = \"0\"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c, err := Load(func(k string) string { return strings.ReplaceAll(tc.env[k], "{OFF}", off) }, nil)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.env, err)
 		}
-		if c.MountDir != tc.mountDir || c.ImageMinSize != tc.minSize {
-			t.Errorf("%v: mount_dir %q image_min_size %d, want %q %d", tc.env, c.MountDir, c.ImageMinSize, tc.mountDir, tc.minSize)
+		if c.MountDir != tc.mountDir || c.MountKeep != tc.keep || c.ImageMinSize != tc.minSize {
+			t.Errorf("%v: mount_dir %q mount_keep %s image_min_size %d, want %q %s %d", tc.env, c.MountDir, c.MountKeep, c.ImageMinSize, tc.mountDir, tc.keep, tc.minSize)
 		}
 	}
 }

@@ -17,9 +17,12 @@ import (
 // hooks on, a plain `sbatch` job whose #ENV lines ask for that env runs it from the image,
 // which the root Prolog checked and mounted at mount_dir/ID on the job's node: python and
 // the console script come from the mount, which is a read-only squashfs in the job's mount
-// table, and nothing is staged in the user's stage dir. After the job the Epilog unmounts
-// it. Then the image is damaged (one byte): the next job's Prolog refuses to mount it and
-// the job stages the env from the site cache instead, and still runs.
+// table, and nothing is staged in the user's stage dir. After the job the Epilog keeps the
+// idle image mounted (mount_keep): the node's next job of the env runs from the same mount
+// (the same mount ID), and once the image has been idle for mount_keep, the Epilog of a job
+// that never used it unmounts it. Then the image is damaged (one byte): the next job's
+// Prolog refuses to mount it and the job stages the env from the site cache instead, and
+// still runs.
 func TestMountedImage(t *testing.T) {
 	c := Require(t)
 	f := newFixture(t, c)
@@ -34,7 +37,9 @@ echo "host=$(hostname)"
 echo "python=$(command -v python)"
 alpha-hello
 echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p { for (i = 7; $i != "-"; i++); print $(i+1), $6 }' /proc/self/mountinfo)"
+echo "mountid=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p { print $1 }' /proc/self/mountinfo)"
 `)
+	plain := f.write(t, "plain.sh", "#!/bin/bash\necho plain\n")
 
 	// the admin, as root: build into the site cache, with the image, for mountDir
 	rootStage := "/tmp/senv-e2e-mnt-build-" + randomHex(t, 6)
@@ -50,7 +55,7 @@ echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p
 	old, err := os.ReadFile(conf)
 	must(t, err)
 	t.Cleanup(func() { os.WriteFile(conf, old, 0o644) })
-	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("cache_dir = %q\nstage_dir = %q\nsite_cache = [%q]\nmount_dir = %q\n",
+	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("cache_dir = %q\nstage_dir = %q\nsite_cache = [%q]\nmount_dir = %q\nmount_keep = \"10m\"\n",
 		f.Cache, f.Stage, site, mountDir)), 0o644))
 	c.HooksOn(t)
 	t.Cleanup(func() {
@@ -64,20 +69,37 @@ echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p
 		return filepath.Join(f.nodeTmp(node), strings.TrimPrefix(mountDir, "/tmp/"), rel)
 	}
 
-	run := func(name string) (job, string) {
+	submit := func(name, script string, sbatch ...string) job {
 		t.Helper()
 		outFile := filepath.Join(f.Dir, name+".out")
-		j := f.finish(t, c.Submit(t, userEnv, "-D", f.Dir, "-o", outFile, script), outFile, jobTimeout)
+		args := append(append([]string{"-D", f.Dir, "-o", outFile}, sbatch...), script)
+		j := f.finish(t, c.Submit(t, userEnv, args...), outFile, jobTimeout)
 		mustComplete(t, j)
 		t.Logf("job %s output:\n%s", j.ID, j.Out)
+		return j
+	}
+	run := func(name string, sbatch ...string) (job, string) {
+		t.Helper()
+		j := submit(name, script, sbatch...)
 		if !hasLine(j.Out, "hello from alpha 1.0") {
 			t.Errorf("alpha-hello did not run:\n%s", describe(j))
 		}
 		host, _ := value(j.Out, "host")
 		return j, host
 	}
+	// poll waits until cond holds, or fails naming what did not happen
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30 s: %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 
-	// 1. mounted by the Prolog, used by the job, unmounted by the Epilog
+	// 1. mounted by the Prolog, used by the job; the Epilog keeps it mounted for mount_keep
 	j, host := run("mounted")
 	if got, _ := value(j.Out, "python"); got != mountDir+"/"+id+"/bin/python" {
 		t.Errorf("python = %q, want the mounted image's %s/%s/bin/python", got, mountDir, id)
@@ -88,18 +110,36 @@ echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p
 	if prefix, _ := f.stagedOn(host, id); exists(prefix) {
 		t.Errorf("env %s was staged on %s as well as mounted", id, host)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for exists(onNode(host, id)) || exists(onNode(host, ".senv/"+id+".job."+j.ID)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after job %s, the Epilog has not unmounted env %s on %s (mount point or lease left)", j.ID, id, host)
-		}
-		time.Sleep(100 * time.Millisecond)
+	idle := onNode(host, ".senv/"+id+".idle")
+	poll(fmt.Sprintf("the Epilog of job %s has not dropped its lease on env %s on %s and recorded the image idle", j.ID, id, host), func() bool {
+		return !exists(onNode(host, ".senv/"+id+".job."+j.ID)) && exists(idle)
+	})
+	if !exists(onNode(host, id)) { // the node's mount is in its namespace; the point is seen here
+		t.Fatalf("the Epilog unmounted env %s on %s at once, with mount_keep 10m", id, host)
 	}
 	if !exists(onNode(host, ".senv/"+id+".verified")) {
 		t.Errorf("no record on %s that the image's sha256 was checked before the mount", host)
 	}
 
-	// 2. a damaged image is not mounted: the job stages the env from the site cache
+	// 2. the node's next job of the env runs from the same mount, not a new one
+	first, _ := value(j.Out, "mountid")
+	j2, host2 := run("kept", "-w", host)
+	if got, _ := value(j2.Out, "mountid"); host2 != host || first == "" || got != first {
+		t.Errorf("the next job on %s (ran on %s) used mount %q, want the kept mount %q", host, host2, got, first)
+	}
+	poll(fmt.Sprintf("the Epilog of job %s has not recorded env %s idle again", j2.ID, id), func() bool {
+		return !exists(onNode(host, ".senv/"+id+".job."+j2.ID)) && exists(idle)
+	})
+
+	// 3. idle for longer than mount_keep: a job that never used it has its Epilog unmount it
+	then := time.Now().Add(-11 * time.Minute)
+	must(t, os.Chtimes(idle, then, then))
+	submit("plain", plain, "-w", host)
+	poll(fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s, idle for longer than mount_keep", host, id), func() bool {
+		return !exists(onNode(host, id)) && !exists(idle)
+	})
+
+	// 4. a damaged image is not mounted: the job stages the env from the site cache
 	fh, err := os.OpenFile(image, os.O_RDWR, 0)
 	must(t, err)
 	b := make([]byte, 1)

@@ -157,6 +157,69 @@ func TestImageMount(t *testing.T) {
 	}
 }
 
+// TestMountKeep: with Keep, the last job's Release leaves the image
+// mounted and records when it became idle; a new job's Mount finds it
+// mounted and holds it again; a later Release (of a job that never used
+// it) unmounts it once Keep has passed since then, and not before.
+func TestMountKeep(t *testing.T) {
+	needMounts(t)
+	mountDir := filepath.Join(t.TempDir(), "mnt")
+	site, id := imageEntry(t, mountDir)
+	mounts, err := OpenMounts(mountDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts.Keep = time.Hour
+	unmountAtEnd(t, mounts.Prefix(id))
+	idle := filepath.Join(mountDir, ".senv", id+".idle")
+	ctx := context.Background()
+	if _, err := mounts.Mount(ctx, site, id, "201", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := mounts.Release("201", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+		t.Fatalf("after the last job's Release with Keep: mounted %v, %v; want kept mounted", Mounted(mountDir, id), err)
+	}
+	if _, err := os.Stat(idle); err != nil {
+		t.Fatalf("no idle record after the last job: %v", err)
+	}
+	if LeasedMount(mountDir, id, "201") {
+		t.Error("the ended job still holds a lease on the kept mount")
+	}
+	// the next job of the env on the node: no mount, a lease, not idle
+	if mounted, err := mounts.Mount(ctx, site, id, "202", time.Second); err != nil || mounted || !LeasedMount(mountDir, id, "202") {
+		t.Fatalf("Mount of a kept image = %v, %v (leased %v); want false, nil, leased", mounted, err, LeasedMount(mountDir, id, "202"))
+	}
+	if _, err := os.Stat(idle); err == nil {
+		t.Error("the idle record is left while job 202 holds the image")
+	}
+	if err := mounts.Release("202", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+		t.Fatalf("job 202's Release: mounted %v, %v; want kept", Mounted(mountDir, id), err)
+	}
+	for _, tc := range []struct {
+		name    string
+		idleFor time.Duration
+		mounted bool
+	}{
+		{"idle for less than Keep", 59 * time.Minute, true},
+		{"idle for Keep", 61 * time.Minute, false},
+	} {
+		then := time.Now().Add(-tc.idleFor)
+		if err := os.Chtimes(idle, then, then); err != nil {
+			t.Fatal(err)
+		}
+		// job 300 never used the image: its Epilog collects the idle one
+		if err := mounts.Release("300", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) != tc.mounted {
+			t.Fatalf("%s: after another job's Release mounted %v, %v; want %v", tc.name, Mounted(mountDir, id), err, tc.mounted)
+		}
+	}
+	if _, err := os.Stat(idle); err == nil {
+		t.Error("the idle record is left after the unmount")
+	}
+	if _, err := os.Stat(mounts.Prefix(id)); err == nil {
+		t.Error("the mount point is left after the unmount")
+	}
+}
+
 // TestMountedOnlySquashfs: something else mounted at mount_dir/ID (a tmpfs
 // that root made) is not an env image.
 func TestMountedOnlySquashfs(t *testing.T) {

@@ -24,11 +24,19 @@ import (
 //	                       unmounts the image when no job is left
 //	DIR/.senv/ID.verified  the image's sha256 was checked on this node, for
 //	                       the file of that device, inode, size and mtime
+//	DIR/.senv/ID.idle      no job has held the mount since this file's mtime:
+//	                       an Epilog unmounts the image Keep after that
 //
 // Only root writes here, and root mounts only images that a trusted site
 // tier holds (a kernel file system driver parsing a file that a user wrote
 // is attack surface). Users read the mount: see Mounted.
-type Mounts struct{ Dir string }
+type Mounts struct {
+	Dir string
+	// Keep is how long an image no job holds stays mounted, for the node's
+	// next jobs of the env (their imports find its files in the page cache
+	// instead of decompressing them again); 0 unmounts it at once.
+	Keep time.Duration
+}
 
 // AdminJob is the lease of a mount made with `senv mount`: the Epilog
 // leaves it, `senv umount` removes it.
@@ -92,6 +100,7 @@ func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time
 	if err := m.lease(id, job); err != nil {
 		return false, err
 	}
+	_ = os.Remove(m.meta(id, "idle")) // held again
 	if Mounted(m.Dir, id) {
 		return false, nil
 	}
@@ -242,43 +251,64 @@ func configureLoop(loop, fd int) error {
 	return nil
 }
 
-// Release drops job's leases on this node's mounts and unmounts each
+// Release drops job's leases on this node's mounts, and unmounts each
 // image that job held and that no other running job (newJobs answers,
 // asked afresh under each image's lock; nil: every recorded job runs) and
-// no admin holds. logf hears of each unmount. An image still busy stays
-// mounted, for the next Epilog; an image no job of this node's Epilogs
-// held (a crashed node's) stays until `senv umount`. wait bounds each wait
-// for another mounter.
+// no admin holds, once it has been unused for Keep. It also unmounts the
+// images of earlier jobs whose Keep has run out. logf hears of each
+// unmount. An image still busy stays mounted, for the next Epilog; an image
+// no job of this node's Epilogs held (a crashed node's) stays until
+// `senv umount`. wait bounds each wait for another mounter.
 func (m Mounts) Release(job string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
 	records, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.job."+job))
 	var errs []error
+	done := map[string]bool{}
 	for _, r := range records {
 		id := strings.TrimSuffix(filepath.Base(r), ".job."+job)
 		_ = os.Remove(r)
 		if !ValidID(id) {
 			continue
 		}
-		if err := m.unmountUnused(id, newJobs, wait, logf); err != nil {
+		done[id] = true
+		if err := m.unmountUnused(id, newJobs, wait, m.Keep, logf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	idle, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.idle"))
+	for _, f := range idle {
+		id := strings.TrimSuffix(filepath.Base(f), ".idle")
+		if !ValidID(id) || done[id] {
+			continue
+		}
+		if st, err := os.Lstat(f); err != nil || time.Since(st.ModTime()) < m.Keep {
+			continue // not due: no squeue for it
+		}
+		if err := m.unmountUnused(id, newJobs, wait, m.Keep, logf); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Unmount drops the admin lease of env id, and unmounts it if no running
-// job holds one.
+// Unmount drops the admin lease of env id, and unmounts it at once if no
+// running job holds one.
 func (m Mounts) Unmount(id string, newJobs func() Jobs, logf func(string, ...any)) error {
 	_ = os.Remove(m.meta(id, "job."+AdminJob))
-	return m.unmountUnused(id, newJobs, 10*time.Second, logf)
+	return m.unmountUnused(id, newJobs, 10*time.Second, 0, logf)
 }
 
-func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
+// unmountUnused unmounts env id's image if nothing holds it and it has
+// been idle for keep: the first call that finds it unused records the
+// start of its idle time (DIR/.senv/ID.idle) and leaves it mounted.
+func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait, keep time.Duration, logf func(string, ...any)) error {
 	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, wait, nil)
 	if err != nil {
 		return fmt.Errorf("failed to unmount env %s: %w", id, err)
 	}
 	defer l.Release()
+	idle := m.meta(id, "idle")
 	if !Mounted(m.Dir, id) {
+		_ = os.Remove(idle)
 		return nil // another Epilog unmounted it
 	}
 	var jobs Jobs
@@ -289,13 +319,32 @@ func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait time.Duration
 	for _, r := range records {
 		holder := strings.TrimPrefix(filepath.Base(r), id+".job.")
 		if holder == AdminJob || jobs == nil || jobs.Running(holder) {
+			_ = os.Remove(idle)
 			return nil
 		}
 		_ = os.Remove(r)
 	}
 	target := m.Prefix(id)
+	if keep > 0 {
+		st, err := os.Lstat(idle)
+		if err != nil {
+			if err := os.WriteFile(idle, nil, 0o644); err != nil {
+				return fmt.Errorf("failed to keep env %s mounted: %w", id, err)
+			}
+			if logf != nil {
+				logf("env %s: no job holds its image; it stays mounted at %s for %s (mount_keep)", id, target, keep)
+			}
+			return nil
+		}
+		if time.Since(st.ModTime()) < keep {
+			return nil
+		}
+	}
 	if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.EBUSY) {
+			if _, err := os.Lstat(idle); err != nil {
+				_ = os.WriteFile(idle, nil, 0o644) // so that the next Epilog tries again
+			}
 			if logf != nil {
 				logf("env %s: its image at %s is busy; left mounted for the next epilog", id, target)
 			}
@@ -304,6 +353,7 @@ func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait time.Duration
 		return fmt.Errorf("failed to unmount %s: %w", target, err)
 	}
 	_ = os.Remove(target)
+	_ = os.Remove(idle)
 	if logf != nil {
 		logf("unmounted env %s from %s", id, target)
 	}

@@ -173,6 +173,7 @@ func ReleaseMounts(ctx context.Context, cfg *config.Config, job string, logf fun
 	if err != nil {
 		return err
 	}
+	mounts.Keep = cfg.MountKeep
 	// root's view: the jobs of every user that share this node's mounts
 	newJobs := func() envs.Jobs {
 		return &envs.SlurmJobs{Ended: job, AllUsers: true, Warn: func(msg string) { logWarning(logf, msg) }}
