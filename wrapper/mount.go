@@ -254,5 +254,11 @@ func MountCheck(cfg *config.Config) (string, bool) {
 	if st, ok := info.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 || !info.IsDir() || info.Mode().Perm()&0o022 != 0 {
 		return fmt.Sprintf("%s is not a root-owned directory that only root can write (%v): jobs never use a mount there", cfg.MountDir, info.Mode()), true
 	}
-	return fmt.Sprintf("%s: %d env image(s) mounted on this node", cfg.MountDir, len(ids)), false
+	idle := 0
+	for _, id := range ids {
+		if _, err := os.Lstat(filepath.Join(cfg.MountDir, ".senv", id+".idle")); err == nil {
+			idle++
+		}
+	}
+	return fmt.Sprintf("%s: %d env image(s) mounted on this node, %d of them idle (kept for mount_keep %s)", cfg.MountDir, len(ids), idle, cfg.MountKeep), false
 }
