@@ -20,7 +20,8 @@ import (
 // table, and nothing is staged in the user's stage dir. After the job the Epilog keeps the
 // idle image mounted (mount_keep): the node's next job of the env runs from the same mount
 // (the same mount ID), and once the image has been idle for mount_keep, the Epilog of a job
-// that never used it unmounts it. Then the image is damaged (one byte): the next job's
+// that never used it unmounts it. A two-node job has the image mounted on both nodes and
+// every task runs from it. Then the image is damaged (one byte): the next job's
 // Prolog refuses to mount it and the job stages the env from the site cache instead, and
 // still runs.
 func TestMountedImage(t *testing.T) {
@@ -40,6 +41,13 @@ echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p
 echo "mountid=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p { print $1 }' /proc/self/mountinfo)"
 `)
 	plain := f.write(t, "plain.sh", "#!/bin/bash\necho plain\n")
+	wide := f.write(t, "wide.sh", `#!/bin/bash
+#SBATCH -N2 --ntasks-per-node=1
+#ENV pip alpha
+#ENV find-links {WHEELS}
+#ENV no-index
+srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v python)")"); echo "task host=$(hostname) python=$(command -v python) fs=$(awk -v p="$p" '"'"'$5 == p { for (i = 7; $i != "-"; i++); print $(i+1) }'"'"' /proc/self/mountinfo) $(alpha-hello)"'
+`)
 
 	// the admin, as root: build into the site cache, with the image, for mountDir
 	rootStage := "/tmp/senv-e2e-mnt-build-" + randomHex(t, 6)
@@ -139,7 +147,33 @@ echo "mountid=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 ==
 		return !exists(onNode(host, id)) && !exists(idle)
 	})
 
-	// 4. a damaged image is not mounted: the job stages the env from the site cache
+	// 4. a two-node job: each node's Prolog mounts the image, and every task runs from it;
+	// then, idle for longer than mount_keep, a later two-node job's Epilogs unmount both
+	j = submit("wide", wide)
+	for _, node := range []string{"node1", "node2"} {
+		want := "task host=" + node + " python=" + mountDir + "/" + id + "/bin/python fs=squashfs hello from alpha 1.0"
+		if !hasLine(j.Out, want) {
+			t.Errorf("no line %q: the task on %s did not run from the mounted image", want, node)
+		}
+		if prefix, _ := f.stagedOn(node, id); exists(prefix) {
+			t.Errorf("env %s was staged on %s as well as mounted", id, node)
+		}
+	}
+	for _, node := range []string{"node1", "node2"} {
+		idle := onNode(node, ".senv/"+id+".idle")
+		poll(fmt.Sprintf("the Epilog of job %s on %s has not recorded env %s idle", j.ID, node, id), func() bool {
+			return !exists(onNode(node, ".senv/"+id+".job."+j.ID)) && exists(idle)
+		})
+		must(t, os.Chtimes(idle, then, then))
+	}
+	submit("plain-wide", plain, "-N2")
+	for _, node := range []string{"node1", "node2"} {
+		poll(fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s", node, id), func() bool {
+			return !exists(onNode(node, id))
+		})
+	}
+
+	// 5. a damaged image is not mounted: the job stages the env from the site cache
 	fh, err := os.OpenFile(image, os.O_RDWR, 0)
 	must(t, err)
 	b := make([]byte, 1)
