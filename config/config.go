@@ -173,8 +173,16 @@ var Settings = []Setting{
 			return nil
 		},
 		func(c *Config) string { return c.MountDir }}),
-	setting("mount_keep", "an Epilog leaves an image that no job holds mounted this long, so the node's next jobs of the env find its files in memory; 0: unmount at once", fixed("10m"),
-		duration(func(c *Config) *time.Duration { return &c.MountKeep })),
+	setting("mount_keep", "an Epilog leaves an image that no job holds mounted at least this long (until a later Epilog), so the node's next jobs of the env may find its files in memory; 0: unmount at once", fixed("10m"), access{
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err == nil && d < 0 {
+				err = fmt.Errorf("%s is negative; 0 unmounts at once", v)
+			}
+			c.MountKeep = d
+			return err
+		},
+		func(c *Config) string { return c.MountKeep.String() }}),
 	setting("image_min_size", "`senv build` into a site cache also makes a squashfs image of envs at least this big (e.g. 1G); 0: only with --image", fixed("1G"), access{
 		func(c *Config, v string) (err error) {
 			if strings.TrimSpace(v) == "0" {

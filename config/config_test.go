@@ -61,13 +61,14 @@ func TestDefaults(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := map[string]string{
-		"unknown key":        "cache_dri = \"/x\"\n",
-		"bad duration":       "lock_timeout = \"soon\"\n",
-		"bad build_at":       "build_at = \"later\"\n",
-		"malformed":          "cache_dir = \n",
-		"non-string in list": "find_links = [1]\n",
-		"relative mount_dir": "mount_dir = \"run/senv\"\n",
-		"bad image size":     "image_min_size = \"big\"\n",
+		"unknown key":         "cache_dri = \"/x\"\n",
+		"bad duration":        "lock_timeout = \"soon\"\n",
+		"bad build_at":        "build_at = \"later\"\n",
+		"malformed":           "cache_dir = \n",
+		"non-string in list":  "find_links = [1]\n",
+		"relative mount_dir":  "mount_dir = \"run/senv\"\n",
+		"bad image size":      "image_min_size = \"big\"\n",
+		"negative mount_keep": "mount_keep = \"-1m\"\n",
 	}
 	for name, content := range bad {
 		f := filepath.Join(dir, name+".toml")

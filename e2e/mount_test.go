@@ -39,6 +39,8 @@ echo "python=$(command -v python)"
 alpha-hello
 echo "mount=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p { for (i = 7; $i != "-"; i++); print $(i+1), $6 }' /proc/self/mountinfo)"
 echo "mountid=$(awk -v p="$(dirname "$(dirname "$(command -v python)")")" '$5 == p { print $1 }' /proc/self/mountinfo)"
+p=$(dirname "$(dirname "$(command -v python)")")
+echo "idle=$(test -e "$(dirname "$p")/.senv/$(basename "$p").idle" && echo yes || echo no)"
 `)
 	plain := f.write(t, "plain.sh", "#!/bin/bash\necho plain\n")
 	wide := f.write(t, "wide.sh", `#!/bin/bash
@@ -129,11 +131,15 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 		t.Errorf("no record on %s that the image's sha256 was checked before the mount", host)
 	}
 
-	// 2. the node's next job of the env runs from the same mount, not a new one
+	// 2. the node's next job of the env runs from the kept mount, which its Prolog leased
+	// (no longer idle while it runs)
 	first, _ := value(j.Out, "mountid")
 	j2, host2 := run("kept", "-w", host)
 	if got, _ := value(j2.Out, "mountid"); host2 != host || first == "" || got != first {
 		t.Errorf("the next job on %s (ran on %s) used mount %q, want the kept mount %q", host, host2, got, first)
+	}
+	if got, _ := value(j2.Out, "idle"); got != "no" {
+		t.Errorf("while job %s ran from the kept mount, its idle record was there (idle=%q): the Prolog did not lease it", j2.ID, got)
 	}
 	poll(fmt.Sprintf("the Epilog of job %s has not recorded env %s idle again", j2.ID, id), func() bool {
 		return !exists(onNode(host, ".senv/"+id+".job."+j2.ID)) && exists(idle)

@@ -133,10 +133,10 @@ func TestImageMount(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := mounts.Release("101", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release(ctx, "101", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatalf("after job 101's Release (job 102 holds it): mounted %v, %v; want mounted", Mounted(mountDir, id), err)
 	}
-	if err := mounts.Release("102", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) {
+	if err := mounts.Release(ctx, "102", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) {
 		t.Fatalf("after the last job's Release: mounted %v, %v; want unmounted", Mounted(mountDir, id), err)
 	}
 	if _, err := os.Stat(target); err == nil {
@@ -146,7 +146,7 @@ func TestImageMount(t *testing.T) {
 	if mounted, err := mounts.Mount(ctx, site, id, AdminJob, time.Second); err != nil || !mounted {
 		t.Fatalf("admin Mount = %v, %v", mounted, err)
 	}
-	if err := mounts.Release("103", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release(ctx, "103", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatal("a job's Release unmounted an admin mount")
 	}
 	if !LeasedMount(mountDir, id, "") || !LeasedMount(mountDir, id, "555") {
@@ -176,7 +176,7 @@ func TestMountKeep(t *testing.T) {
 	if _, err := mounts.Mount(ctx, site, id, "201", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := mounts.Release("201", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release(ctx, "201", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatalf("after the last job's Release with Keep: mounted %v, %v; want kept mounted", Mounted(mountDir, id), err)
 	}
 	if _, err := os.Stat(idle); err != nil {
@@ -192,7 +192,7 @@ func TestMountKeep(t *testing.T) {
 	if _, err := os.Stat(idle); err == nil {
 		t.Error("the idle record is left while job 202 holds the image")
 	}
-	if err := mounts.Release("202", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+	if err := mounts.Release(ctx, "202", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatalf("job 202's Release: mounted %v, %v; want kept", Mounted(mountDir, id), err)
 	}
 	for _, tc := range []struct {
@@ -208,7 +208,7 @@ func TestMountKeep(t *testing.T) {
 			t.Fatal(err)
 		}
 		// job 300 never used the image: its Epilog collects the idle one
-		if err := mounts.Release("300", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) != tc.mounted {
+		if err := mounts.Release(ctx, "300", nil, time.Second, t.Logf); err != nil || Mounted(mountDir, id) != tc.mounted {
 			t.Fatalf("%s: after another job's Release mounted %v, %v; want %v", tc.name, Mounted(mountDir, id), err, tc.mounted)
 		}
 	}
@@ -217,6 +217,138 @@ func TestMountKeep(t *testing.T) {
 	}
 	if _, err := os.Stat(mounts.Prefix(id)); err == nil {
 		t.Error("the mount point is left after the unmount")
+	}
+}
+
+// TestMountKeepEdges: how the idle record and the unmount behave at the
+// edges: an admin's umount does not wait for Keep; a busy image is retried
+// by the next Epilog at once; a record dated in the future (a clock set
+// back) is reset to now instead of keeping the image that much longer; the
+// check under the lock keeps a fresh idle image; a kept mount whose image
+// file changed is not leased again.
+func TestMountKeepEdges(t *testing.T) {
+	needMounts(t)
+	mountDir := filepath.Join(t.TempDir(), "mnt")
+	site, id := imageEntry(t, mountDir)
+	mounts, err := OpenMounts(mountDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := mounts.Prefix(id)
+	unmountAtEnd(t, target)
+	idle := filepath.Join(mountDir, ".senv", id+".idle")
+	ctx := context.Background()
+	setIdle := func(ago time.Duration) {
+		then := time.Now().Add(-ago)
+		if err := os.Chtimes(idle, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		keep time.Duration
+		// run acts on the image that job "401" mounted (and Release dropped,
+		// unless it says otherwise) and reports what the test checks next
+		run         func(t *testing.T, m Mounts)
+		mounted     bool
+		idleRecord  bool
+		idleMaxDiff time.Duration // with idleRecord: its age is within this of 0 (0: not checked)
+	}{
+		{"admin umount does not wait for Keep", time.Hour, func(t *testing.T, m Mounts) {
+			if _, err := m.Mount(ctx, site, id, AdminJob, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Unmount(id, nil, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, 0},
+		{"a busy image is due for the next epilog at once", 0, func(t *testing.T, m Mounts) {
+			if _, err := m.Mount(ctx, site, id, "402", time.Second); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(filepath.Join(target, "bin", "tool"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := m.Release(ctx, "402", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
+				t.Fatalf("a busy image's Release: mounted %v, %v; want left mounted", Mounted(mountDir, id), err)
+			}
+			if st, err := os.Stat(idle); err != nil || st.ModTime().Unix() != 0 {
+				t.Fatalf("the busy image's idle record: %v, %v; want one dated 1970 (due at once)", st, err)
+			}
+			f.Close()
+			if err := m.Release(ctx, "403", nil, time.Second, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, 0},
+		{"a record in the future is reset to now", time.Hour, func(t *testing.T, m Mounts) {
+			setIdle(-24 * time.Hour)
+			if err := m.unmountUnused(ctx, id, "", nil, time.Second, m.Keep, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true, time.Minute},
+		{"the check under the lock keeps a fresh idle image", time.Hour, func(t *testing.T, m Mounts) {
+			setIdle(59 * time.Minute)
+			if err := m.unmountUnused(ctx, id, "", nil, time.Second, m.Keep, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true, 0},
+		{"a kept mount whose image changed is not leased", time.Hour, func(t *testing.T, m Mounts) {
+			file := filepath.Join(site.Entry(id), imageDir, imageName)
+			fh, err := os.OpenFile(file, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			if _, err := fh.ReadAt(b, 200); err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0xff
+			if _, err := fh.WriteAt(b, 200); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { // mend it for the cases after this one
+				b[0] ^= 0xff
+				if _, err := fh.WriteAt(b, 200); err != nil {
+					t.Fatal(err)
+				}
+				fh.Close()
+			}()
+			if _, err := m.Mount(ctx, site, id, "404", time.Second); !errors.Is(err, ErrDamagedEntry) {
+				t.Fatalf("Mount of a kept image whose file changed: %v, want ErrDamagedEntry", err)
+			}
+			if LeasedMount(mountDir, id, "404") {
+				t.Error("job 404 holds a lease on a mount whose image failed its check")
+			}
+		}, true, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mounts
+			m.Keep = tc.keep
+			if !Mounted(mountDir, id) {
+				if _, err := m.Mount(ctx, site, id, "401", time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := m.Release(ctx, "401", nil, time.Second, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+			if tc.keep > 0 != Mounted(mountDir, id) {
+				t.Fatalf("after the last job's Release with Keep %s: mounted %v", tc.keep, Mounted(mountDir, id))
+			}
+			tc.run(t, m)
+			if got := Mounted(mountDir, id); got != tc.mounted {
+				t.Errorf("mounted %v, want %v", got, tc.mounted)
+			}
+			st, err := os.Stat(idle)
+			if (err == nil) != tc.idleRecord {
+				t.Errorf("idle record: %v, want one: %v", err, tc.idleRecord)
+			}
+			if err == nil && tc.idleMaxDiff > 0 && time.Since(st.ModTime()).Abs() > tc.idleMaxDiff {
+				t.Errorf("idle record dated %s, want within %s of now", st.ModTime(), tc.idleMaxDiff)
+			}
+		})
 	}
 }
 

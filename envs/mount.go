@@ -25,12 +25,14 @@ import (
 //	DIR/.senv/ID.verified  the image's sha256 was checked on this node, for
 //	                       the file of that device, inode, size and mtime
 //	DIR/.senv/ID.idle      no job has held the mount since this file's mtime:
-//	                       an Epilog unmounts the image Keep after that
+//	                       an Epilog unmounts the image Keep after that (a
+//	                       busy image's record is dated 1970: due at once)
 //
 // Only root writes here, and root mounts only images that a trusted site
 // tier holds (a kernel file system driver parsing a file that a user wrote
 // is attack surface). Users read the mount: see Mounted.
 type Mounts struct {
+	// Dir is mount_dir.
 	Dir string
 	// Keep is how long an image no job holds stays mounted, for the node's
 	// next jobs of the env (their imports find its files in the page cache
@@ -84,10 +86,12 @@ func (m Mounts) meta(id, ext string) string { return filepath.Join(m.Dir, ".senv
 // Mount mounts the image of entry id of c at Prefix(id) for job, unless it
 // is mounted already, and records job's lease on it. Before the first mount
 // on this node it checks the image against image.json (the sha256 of each
-// of its blocks, on every core); a later
-// mount of the same file (device, inode, size, mtime) does not read it
-// again. It refuses an image made for another mount dir. It reports
-// whether it mounted (false: already mounted).
+// of its blocks, on every core); a later mount of the same file (device,
+// inode, size, mtime, ctime) does not read it again. A mount that is there
+// already (another job's, or one kept idle) is leased only if the cache's
+// image file is still the one this node checked, or checks again: the loop
+// device reads that file. It refuses an image made for another mount dir.
+// It reports whether it mounted (false: already mounted).
 func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time.Duration) (bool, error) {
 	if !validJob(job) && job != AdminJob {
 		return false, fmt.Errorf("failed to mount env %s: %q is not a Slurm job ID", id, job)
@@ -97,6 +101,11 @@ func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time
 		return false, fmt.Errorf("failed to mount env %s: %w", id, err)
 	}
 	defer l.Release()
+	f, img, err := m.checked(ctx, c, id)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
 	if err := m.lease(id, job); err != nil {
 		return false, err
 	}
@@ -104,7 +113,7 @@ func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time
 	if Mounted(m.Dir, id) {
 		return false, nil
 	}
-	if err := m.mount(ctx, c, id); err != nil {
+	if err := m.mount(f, img, id); err != nil {
 		_ = os.Remove(m.meta(id, "job."+job))
 		return false, err
 	}
@@ -119,23 +128,30 @@ func (m Mounts) lease(id, job string) error {
 	return f.Close()
 }
 
-func (m Mounts) mount(ctx context.Context, c Cache, id string) error {
+// checked opens entry id's image in c, made for this mount dir and checked
+// by verify.
+func (m Mounts) checked(ctx context.Context, c Cache, id string) (*os.File, *Image, error) {
 	img, err := c.Image(id)
 	if err != nil {
-		return fmt.Errorf("failed to mount env %s: %w", id, err)
+		return nil, nil, fmt.Errorf("failed to mount env %s: %w", id, err)
 	}
 	if img.Prefix != m.Prefix(id) {
-		return fmt.Errorf("failed to mount env %s: its image was made to be mounted at %s, not at %s "+
+		return nil, nil, fmt.Errorf("failed to mount env %s: its image was made to be mounted at %s, not at %s "+
 			"(the publisher's mount_dir differs from this node's %s; make the image again for it)", id, img.Prefix, m.Prefix(id), m.Dir)
 	}
 	f, err := c.openImage(id)
 	if err != nil {
-		return fmt.Errorf("failed to mount env %s: %w", id, err)
+		return nil, nil, fmt.Errorf("failed to mount env %s: %w", id, err)
 	}
-	defer f.Close()
 	if err := m.verify(ctx, id, f, img); err != nil {
-		return err
+		f.Close()
+		return nil, nil, err
 	}
+	return f, img, nil
+}
+
+// mount mounts the checked image f at Prefix(id).
+func (m Mounts) mount(f *os.File, img *Image, id string) error {
 	target := m.Prefix(id)
 	if err := os.Mkdir(target, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("failed to mount env %s: %w", id, err)
@@ -255,22 +271,25 @@ func configureLoop(loop, fd int) error {
 // image that job held and that no other running job (newJobs answers,
 // asked afresh under each image's lock; nil: every recorded job runs) and
 // no admin holds, once it has been unused for Keep. It also unmounts the
-// images of earlier jobs whose Keep has run out. logf hears of each
-// unmount. An image still busy stays mounted, for the next Epilog; an image
-// no job of this node's Epilogs held (a crashed node's) stays until
-// `senv umount`. wait bounds each wait for another mounter.
-func (m Mounts) Release(job string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
+// images of earlier jobs whose Keep has run out, and retries busy ones.
+// logf hears of each unmount. An image no job of this node's Epilogs held
+// (a crashed node's) stays until `senv umount`. Each wait for another
+// mounter is bounded by wait and by ctx, and Release stops at ctx's end.
+func (m Mounts) Release(ctx context.Context, job string, newJobs func() Jobs, wait time.Duration, logf func(string, ...any)) error {
 	records, _ := filepath.Glob(filepath.Join(m.Dir, ".senv", "*.job."+job))
 	var errs []error
 	done := map[string]bool{}
 	for _, r := range records {
 		id := strings.TrimSuffix(filepath.Base(r), ".job."+job)
-		_ = os.Remove(r)
 		if !ValidID(id) {
+			_ = os.Remove(r)
 			continue
 		}
 		done[id] = true
-		if err := m.unmountUnused(id, newJobs, wait, m.Keep, logf); err != nil {
+		// first a hint for later Epilogs' sweep, should this one not get
+		// to the end: unmountUnused checks every holder under the lock
+		m.markIdle(id, false)
+		if err := m.unmountUnused(ctx, id, job, newJobs, wait, m.Keep, logf); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -280,10 +299,10 @@ func (m Mounts) Release(job string, newJobs func() Jobs, wait time.Duration, log
 		if !ValidID(id) || done[id] {
 			continue
 		}
-		if st, err := os.Lstat(f); err != nil || time.Since(st.ModTime()) < m.Keep {
+		if st, err := os.Lstat(f); err != nil || idleFor(st.ModTime()) < m.Keep {
 			continue // not due: no squeue for it
 		}
-		if err := m.unmountUnused(id, newJobs, wait, m.Keep, logf); err != nil {
+		if err := m.unmountUnused(ctx, id, "", newJobs, wait, m.Keep, logf); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -293,19 +312,49 @@ func (m Mounts) Release(job string, newJobs func() Jobs, wait time.Duration, log
 // Unmount drops the admin lease of env id, and unmounts it at once if no
 // running job holds one.
 func (m Mounts) Unmount(id string, newJobs func() Jobs, logf func(string, ...any)) error {
-	_ = os.Remove(m.meta(id, "job."+AdminJob))
-	return m.unmountUnused(id, newJobs, 10*time.Second, 0, logf)
+	return m.unmountUnused(context.Background(), id, AdminJob, newJobs, 10*time.Second, 0, logf)
 }
 
-// unmountUnused unmounts env id's image if nothing holds it and it has
-// been idle for keep: the first call that finds it unused records the
-// start of its idle time (DIR/.senv/ID.idle) and leaves it mounted.
-func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait, keep time.Duration, logf func(string, ...any)) error {
+// idleFor is how long ago an idle record's mtime was; never negative, so
+// that a clock set back does not keep an image for the size of its step.
+func idleFor(since time.Time) time.Duration { return max(time.Since(since), 0) }
+
+// markIdle records that env id's image may be idle: with due, so that the
+// next Epilog's sweep tries it at once (a busy image); else from now, if
+// there is no record yet. It reports whether the record is there.
+func (m Mounts) markIdle(id string, due bool) bool {
+	idle := m.meta(id, "idle")
+	if _, err := os.Lstat(idle); err != nil {
+		if err := os.WriteFile(idle, nil, 0o644); err != nil {
+			return false
+		}
+	}
+	if due {
+		return os.Chtimes(idle, time.Unix(0, 0), time.Unix(0, 0)) == nil
+	}
+	return true
+}
+
+// unmountUnused drops ended's lease on env id (a job ID, AdminJob, or ""),
+// and unmounts id's image if nothing else holds it and it has been idle
+// for keep: the first call that finds it unused records the start of its
+// idle time (DIR/.senv/ID.idle) and leaves it mounted. Where that record
+// cannot be written, it unmounts at once.
+func (m Mounts) unmountUnused(ctx context.Context, id, ended string, newJobs func() Jobs, wait, keep time.Duration, logf func(string, ...any)) error {
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	if ctx.Err() != nil || wait <= 0 {
+		return fmt.Errorf("failed to unmount env %s: out of time (the hook's deadline)", id)
+	}
 	l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, wait, nil)
 	if err != nil {
 		return fmt.Errorf("failed to unmount env %s: %w", id, err)
 	}
 	defer l.Release()
+	if ended != "" {
+		_ = os.Remove(m.meta(id, "job."+ended))
+	}
 	idle := m.meta(id, "idle")
 	if !Mounted(m.Dir, id) {
 		_ = os.Remove(idle)
@@ -326,24 +375,25 @@ func (m Mounts) unmountUnused(id string, newJobs func() Jobs, wait, keep time.Du
 	}
 	target := m.Prefix(id)
 	if keep > 0 {
-		st, err := os.Lstat(idle)
-		if err != nil {
-			if err := os.WriteFile(idle, nil, 0o644); err != nil {
-				return fmt.Errorf("failed to keep env %s mounted: %w", id, err)
-			}
-			if logf != nil {
-				logf("env %s: no job holds its image; it stays mounted at %s for %s (mount_keep)", id, target, keep)
-			}
-			return nil
+		kept := false
+		if st, err := os.Lstat(idle); err != nil {
+			kept = m.markIdle(id, false) // else no later Epilog would find it: now
+		} else if time.Since(st.ModTime()) < 0 { // the clock went back: idle from now
+			kept = os.Chtimes(idle, time.Now(), time.Now()) == nil
+		} else {
+			kept = idleFor(st.ModTime()) < keep
 		}
-		if time.Since(st.ModTime()) < keep {
+		if kept {
+			if ended != "" && logf != nil {
+				logf("env %s: no job holds its image; it stays mounted at %s for mount_keep (%s), until a later epilog", id, target, keep)
+			}
 			return nil
 		}
 	}
 	if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			if _, err := os.Lstat(idle); err != nil {
-				_ = os.WriteFile(idle, nil, 0o644) // so that the next Epilog tries again
+			if !m.markIdle(id, true) && logf != nil {
+				logf("env %s: failed to record its busy image for the next epilog", id)
 			}
 			if logf != nil {
 				logf("env %s: its image at %s is busy; left mounted for the next epilog", id, target)

@@ -178,11 +178,8 @@ func ReleaseMounts(ctx context.Context, cfg *config.Config, job string, logf fun
 	newJobs := func() envs.Jobs {
 		return &envs.SlurmJobs{Ended: job, AllUsers: true, Warn: func(msg string) { logWarning(logf, msg) }}
 	}
-	wait := 10 * time.Second // for a Prolog mounting the same image
-	if d, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(d))
-	}
-	return mounts.Release(job, newJobs, wait, logf)
+	wait := 10 * time.Second // for a Prolog mounting the same image; each wait is also bounded by ctx
+	return mounts.Release(ctx, job, newJobs, wait, logf)
 }
 
 // UnmountImage drops the admin lease of env id (`senv mount`) and unmounts
