@@ -200,3 +200,65 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 		t.Errorf("the refused mount left job %s's lease on %s", j.ID, host)
 	}
 }
+
+// TestMountedCondaImage: the mount mode for a conda env. Root publishes a micromamba env
+// whose package has its install prefix compiled into a binary (hello-prefix) with its image;
+// a plain `sbatch` job runs from the image the Prolog mounted, and the binary, relocated to
+// mount_dir/ID when the image was made, reads its data file there; the package's activation
+// script ran with the mount as the prefix. With mount_keep 0 the Epilog unmounts it at once.
+func TestMountedCondaImage(t *testing.T) {
+	c := Require(t)
+	tools, channel := condaTools(t)
+	f := newFixture(t, c)
+	site := siteDir(t, c, 0)
+	mountDir := "/tmp/senv-e2e-mntc-" + randomHex(t, 6)
+	script := f.write(t, "conda-mounted.sh", `#!/bin/bash
+#ENV conda -c `+channel+` hello-prefix
+echo "host=$(hostname)"
+echo "bin=$(hello-bin | head -1)"
+echo "activated=$HELLO_PREFIX_ACTIVATED"
+echo "fs=$(awk -v p="$HELLO_PREFIX_ACTIVATED" '$5 == p { for (i = 7; $i != "-"; i++); print $(i+1) }' /proc/self/mountinfo)"
+`)
+	rootStage := "/tmp/senv-e2e-mntc-build-" + randomHex(t, 6)
+	t.Cleanup(func() { exec.Command("rm", "-rf", rootStage).Run() })
+	path := "PATH=" + tools + "/mamba/bin:" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin"
+	out := adminBuild(t, c, site, rootStage, []string{"SENV_MOUNT_DIR=" + mountDir, path}, "--image", script)
+	id := oneEnvID(t, "senv build", out)
+	if !strings.Contains(out, "for mounting at "+mountDir+"/"+id) {
+		t.Fatalf("senv build --image made no image of the conda env for %s/%s:\n%s", mountDir, id, out)
+	}
+
+	conf := c.Path("etc", "senv.toml")
+	old, err := os.ReadFile(conf)
+	must(t, err)
+	t.Cleanup(func() { os.WriteFile(conf, old, 0o644) })
+	// the Prolog's user half finds micromamba from the config, as a site sets it (its PATH is
+	// slurmd's, not the job's)
+	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("cache_dir = %q\nstage_dir = %q\nsite_cache = [%q]\nmount_dir = %q\nmount_keep = \"0s\"\nmicromamba = %q\n",
+		f.Cache, f.Stage, site, mountDir, tools+"/mamba/bin/micromamba")), 0o644))
+	c.HooksOn(t)
+	outFile := filepath.Join(f.Dir, "conda-mounted.out")
+	j := f.finish(t, c.Submit(t, []string{"SENV_CONFIG=" + conf, path}, "-D", f.Dir, "-o", outFile, script), outFile, jobTimeout)
+	mustComplete(t, j)
+	prefix := mountDir + "/" + id
+	for k, want := range map[string]string{"bin": "binary reads " + prefix + "/share/hello/data.txt", "activated": prefix, "fs": "squashfs"} {
+		if got, _ := value(j.Out, k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	host, _ := value(j.Out, "host")
+	if staged, _ := f.stagedOn(host, id); exists(staged) {
+		t.Errorf("conda env %s was staged on %s as well as mounted", id, host)
+	}
+	point := filepath.Join(f.nodeTmp(host), strings.TrimPrefix(prefix, "/tmp/"))
+	deadline := time.Now().Add(30 * time.Second)
+	for exists(point) {
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after job %s, with mount_keep 0, the Epilog has not unmounted env %s on %s", j.ID, id, host)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if t.Failed() {
+		t.Logf("senv build:\n%s\n%s", out, describe(j))
+	}
+}
