@@ -3,6 +3,7 @@
 import os
 import shutil
 import sys
+import time
 
 
 def log(msg):
@@ -36,6 +37,38 @@ def rm(path):
 def strip(r):
     """Drops captured stderr from measurements before they go to JSON."""
     return {k: ({kk: vv for kk, vv in v.items() if kk != "stderr"} if isinstance(v, dict) else v) for k, v in r.items()}
+
+
+def dirty_bytes():
+    """Dirty + Writeback from /proc/meminfo: page-cache data not yet on disk."""
+    n = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Dirty", "Writeback"):
+                n += int(rest.split()[0]) * 1024  # the kernel reports kB
+    return n
+
+
+def settle(limit=64 << 20, deadline=120.0, poll=0.2):
+    """Waits until the kernel has written back what earlier cases wrote, so
+    its writeback does not disturb the ms-scale timings that follow: sync,
+    then poll until Dirty + Writeback are below limit (or the deadline
+    passes; a fixed sleep would be too long or too short). The poll, not
+    sync alone: sync may return while the loop-mounted scratch's backing
+    file still holds dirty pages. Returns the seconds it waited, sync
+    included."""
+    start = time.perf_counter()
+    os.sync()
+    while True:
+        left, waited = dirty_bytes(), time.perf_counter() - start
+        if left < limit:
+            log("settled in %.1f s (%s dirty or under writeback)" % (waited, human_bytes(left)))
+            return waited
+        if waited >= deadline:
+            log("warning: not settled after %.0f s, %s still dirty or under writeback" % (waited, human_bytes(left)))
+            return waited
+        time.sleep(poll)
 
 
 def tree_stats(root):
