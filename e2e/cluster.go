@@ -126,6 +126,22 @@ func (c *Cluster) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.Root}, elem...)...)
 }
 
+// UnmountOnNodes detaches whatever is mounted at path in each node's mount namespace (the
+// slurmd's, from its pid file), for a test's cleanup: a mount that the Epilog kept (or a
+// failed test left) must not outlive the test's site cache.
+func (c *Cluster) UnmountOnNodes(t *testing.T, path string) {
+	t.Helper()
+	pids, _ := filepath.Glob(c.Path("cluster", "run", "slurmd-*.pid"))
+	for _, f := range pids {
+		pid, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// umount fails when nothing is mounted there: that is the usual case
+		_ = exec.Command("nsenter", "-t", strings.TrimSpace(string(pid)), "-m", "umount", "-l", path).Run()
+	}
+}
+
 // slurm runs a Slurm command as root (sinfo, scontrol, squeue, ...) and returns its stdout.
 func (c *Cluster) slurm(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)

@@ -56,6 +56,7 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 	t.Cleanup(func() { exec.Command("rm", "-rf", rootStage).Run() })
 	out := adminBuild(t, c, site, rootStage, []string{"SENV_MOUNT_DIR=" + mountDir}, "--image", script)
 	id := oneEnvID(t, "senv build", out)
+	t.Cleanup(func() { c.UnmountOnNodes(t, mountDir+"/"+id) })
 	image := filepath.Join(site, "v1", "envs", id, "image", "env.sqfs")
 	if _, err := os.Stat(image); err != nil || !strings.Contains(out, "for mounting at "+mountDir+"/"+id) {
 		t.Fatalf("senv build --image made no image for %s/%s (%v):\n%s", mountDir, id, err, out)
@@ -224,6 +225,7 @@ echo "fs=$(awk -v p="$HELLO_PREFIX_ACTIVATED" '$5 == p { for (i = 7; $i != "-"; 
 	path := "PATH=" + tools + "/mamba/bin:" + c.Path("bin") + ":/usr/local/bin:/usr/bin:/bin"
 	out := adminBuild(t, c, site, rootStage, []string{"SENV_MOUNT_DIR=" + mountDir, path}, "--image", script)
 	id := oneEnvID(t, "senv build", out)
+	t.Cleanup(func() { c.UnmountOnNodes(t, mountDir+"/"+id) })
 	if !strings.Contains(out, "for mounting at "+mountDir+"/"+id) {
 		t.Fatalf("senv build --image made no image of the conda env for %s/%s:\n%s", mountDir, id, out)
 	}
