@@ -78,11 +78,11 @@ func unmountAtEnd(t *testing.T, target string) {
 	})
 }
 
-// TestImageMount: an env's image, published into a site tier, is mounted
-// read-only at mount_dir/ID with its files relocated there; Mounted sees it
-// (and only a root-owned mount dir's squashfs); each job's lease keeps it
-// mounted until the last job's Release unmounts it.
-func TestImageMount(t *testing.T) {
+// mountFixture publishes an env with its image into a new site tier, made
+// for a new mount dir, and opens that mount dir; whatever is mounted for the
+// env when the test ends is detached.
+func mountFixture(t *testing.T) (Mounts, Cache, string) {
+	t.Helper()
 	needMounts(t)
 	mountDir := filepath.Join(t.TempDir(), "mnt")
 	site, id := imageEntry(t, mountDir)
@@ -90,8 +90,17 @@ func TestImageMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := mounts.Prefix(id)
-	unmountAtEnd(t, target)
+	unmountAtEnd(t, mounts.Prefix(id))
+	return mounts, site, id
+}
+
+// TestImageMount: an env's image, published into a site tier, is mounted
+// read-only at mount_dir/ID with its files relocated there; Mounted sees it
+// (and only a root-owned mount dir's squashfs); each job's lease keeps it
+// mounted until the last job's Release unmounts it.
+func TestImageMount(t *testing.T) {
+	mounts, site, id := mountFixture(t)
+	mountDir, target := mounts.Dir, mounts.Prefix(id)
 	if Mounted(mountDir, id) {
 		t.Fatal("Mounted before the mount")
 	}
@@ -162,15 +171,9 @@ func TestImageMount(t *testing.T) {
 // mounted and holds it again; a later Release (of a job that never used
 // it) unmounts it once Keep has passed since then, and not before.
 func TestMountKeep(t *testing.T) {
-	needMounts(t)
-	mountDir := filepath.Join(t.TempDir(), "mnt")
-	site, id := imageEntry(t, mountDir)
-	mounts, err := OpenMounts(mountDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mounts, site, id := mountFixture(t)
+	mountDir := mounts.Dir
 	mounts.Keep = time.Hour
-	unmountAtEnd(t, mounts.Prefix(id))
 	idle := filepath.Join(mountDir, ".senv", id+".idle")
 	ctx := context.Background()
 	if _, err := mounts.Mount(ctx, site, id, "201", time.Second); err != nil {
@@ -227,15 +230,8 @@ func TestMountKeep(t *testing.T) {
 // check under the lock keeps a fresh idle image; a kept mount whose image
 // file changed is not leased again.
 func TestMountKeepEdges(t *testing.T) {
-	needMounts(t)
-	mountDir := filepath.Join(t.TempDir(), "mnt")
-	site, id := imageEntry(t, mountDir)
-	mounts, err := OpenMounts(mountDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := mounts.Prefix(id)
-	unmountAtEnd(t, target)
+	mounts, site, id := mountFixture(t)
+	mountDir, target := mounts.Dir, mounts.Prefix(id)
 	idle := filepath.Join(mountDir, ".senv", id+".idle")
 	ctx := context.Background()
 	setIdle := func(ago time.Duration) {
