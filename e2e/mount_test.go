@@ -239,6 +239,12 @@ echo "fs=$(awk -v p="$HELLO_PREFIX_ACTIVATED" '$5 == p { for (i = 7; $i != "-"; 
 	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("cache_dir = %q\nstage_dir = %q\nsite_cache = [%q]\nmount_dir = %q\nmount_keep = \"0s\"\nmicromamba = %q\n",
 		f.Cache, f.Stage, site, mountDir, tools+"/mamba/bin/micromamba")), 0o644))
 	c.HooksOn(t)
+	t.Cleanup(func() {
+		if d := c.Drained(t); len(d) != 0 {
+			t.Errorf("nodes drained: %v; resuming them", d)
+			c.Resume(t)
+		}
+	})
 	outFile := filepath.Join(f.Dir, "conda-mounted.out")
 	j := f.finish(t, c.Submit(t, []string{"SENV_CONFIG=" + conf, path}, "-D", f.Dir, "-o", outFile, script), outFile, jobTimeout)
 	mustComplete(t, j)

@@ -278,12 +278,34 @@ func TestMountKeepEdges(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, false, false, 0},
-		{"a record in the future is reset to now", time.Hour, func(t *testing.T, m Mounts) {
+		{"a record in the future is reset to now by any later epilog", time.Hour, func(t *testing.T, m Mounts) {
 			setIdle(-24 * time.Hour)
-			if err := m.unmountUnused(ctx, id, "", nil, time.Second, m.Keep, t.Logf); err != nil {
+			if err := m.Release(ctx, "405", nil, time.Second, t.Logf); err != nil {
 				t.Fatal(err)
 			}
 		}, true, true, time.Minute},
+		{"an epilog that cannot get the lock leaves a hint that a later one collects", 0, func(t *testing.T, m Mounts) {
+			if _, err := m.Mount(ctx, site, id, "406", time.Second); err != nil {
+				t.Fatal(err)
+			}
+			l, err := lockFile(m.meta(id, "lock"), unix.LOCK_EX, time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Release(ctx, "406", nil, 100*time.Millisecond, t.Logf); err == nil {
+				t.Error("Release while another holds the image's lock reported no error")
+			}
+			l.Release()
+			_, lease := os.Stat(m.meta(id, "job.406"))
+			_, hint := os.Stat(idle)
+			if lease != nil || hint != nil || !Mounted(mountDir, id) {
+				t.Fatalf("after a Release that timed out: lease %v, hint %v, mounted %v; want both records, mounted", lease, hint, Mounted(mountDir, id))
+			}
+			// job 407 never used the image; Slurm says job 406 ended
+			if err := m.Release(ctx, "407", func() Jobs { return fakeJobs{} }, time.Second, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, 0},
 		{"the check under the lock keeps a fresh idle image", time.Hour, func(t *testing.T, m Mounts) {
 			setIdle(59 * time.Minute)
 			if err := m.unmountUnused(ctx, id, "", nil, time.Second, m.Keep, t.Logf); err != nil {

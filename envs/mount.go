@@ -23,7 +23,7 @@ import (
 //	DIR/.senv/ID.job.J     Slurm job J uses the mount (its lease): the Epilog
 //	                       unmounts the image when no job is left
 //	DIR/.senv/ID.verified  the image's sha256 was checked on this node, for
-//	                       the file of that device, inode, size and mtime
+//	                       the file of that device, inode, size, mtime and ctime
 //	DIR/.senv/ID.idle      no job has held the mount since this file's mtime:
 //	                       an Epilog unmounts the image Keep after that (a
 //	                       busy image's record is dated 1970: due at once)
@@ -89,8 +89,10 @@ func (m Mounts) meta(id, ext string) string { return filepath.Join(m.Dir, ".senv
 // of its blocks, on every core); a later mount of the same file (device,
 // inode, size, mtime, ctime) does not read it again. A mount that is there
 // already (another job's, or one kept idle) is leased only if the cache's
-// image file is still the one this node checked, or checks again: the loop
-// device reads that file. It refuses an image made for another mount dir.
+// image file is still the one this node checked, or passes the check again
+// (reading the whole image: any change of its stamp, a chmod included,
+// costs one such read per node). It refuses an image made for another
+// mount dir.
 // It reports whether it mounted (false: already mounted).
 func (m Mounts) Mount(ctx context.Context, c Cache, id, job string, timeout time.Duration) (bool, error) {
 	if !validJob(job) && job != AdminJob {
@@ -287,7 +289,10 @@ func (m Mounts) Release(ctx context.Context, job string, newJobs func() Jobs, wa
 		}
 		done[id] = true
 		// first a hint for later Epilogs' sweep, should this one not get
-		// to the end: unmountUnused checks every holder under the lock
+		// to the end: unmountUnused checks every holder under the lock. A
+		// hint left while another job holds the image dates its idle time
+		// from now, so that job's Epilog may unmount it before Keep: the
+		// keep is lost, never a running job's mount.
 		m.markIdle(id, false)
 		if err := m.unmountUnused(ctx, id, job, newJobs, wait, m.Keep, logf); err != nil {
 			errs = append(errs, err)
@@ -299,8 +304,9 @@ func (m Mounts) Release(ctx context.Context, job string, newJobs func() Jobs, wa
 		if !ValidID(id) || done[id] {
 			continue
 		}
-		if st, err := os.Lstat(f); err != nil || idleFor(st.ModTime()) < m.Keep {
-			continue // not due: no squeue for it
+		st, err := os.Lstat(f)
+		if err != nil || (!st.ModTime().After(time.Now()) && idleFor(st.ModTime()) < m.Keep) {
+			continue // not due: no squeue for it (a record in the future is: it is reset)
 		}
 		if err := m.unmountUnused(ctx, id, "", newJobs, wait, m.Keep, logf); err != nil {
 			errs = append(errs, err)
