@@ -27,6 +27,9 @@ type SlurmJobs struct {
 	// AllUsers asks about every user's jobs, not only this user's: root's
 	// view, for the mounts that jobs of many users share.
 	AllUsers bool
+	// Ctx, if not nil, bounds the squeue call too (a hook's deadline): when
+	// it ends first, squeue counts as failed.
+	Ctx context.Context
 
 	once sync.Once
 	live map[string]bool
@@ -49,7 +52,11 @@ func (j *SlurmJobs) Running(job string) bool {
 }
 
 func (j *SlurmJobs) load() {
-	ctx, cancel := context.WithTimeout(context.Background(), squeueTimeout)
+	base := j.Ctx
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(base, squeueTimeout)
 	defer cancel()
 	// %A is the job ID, unique per array task, as SLURM_JOB_ID is
 	args := []string{"--noheader", "--format", "%A %T"}

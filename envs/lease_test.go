@@ -1,10 +1,12 @@
 package envs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // fakeJobs stands in for Slurm (the unit tests have no controller to ask):
@@ -93,5 +95,30 @@ func TestSlurmJobsEnded(t *testing.T) {
 	j := &SlurmJobs{Ended: "4242"}
 	if j.Running("4242") {
 		t.Error("the epilog's own job counts as running")
+	}
+}
+
+// TestSlurmJobsCtxFakeSqueue: a hung squeue (a fake one on PATH that never
+// answers) is stopped at Ctx's end, well before squeueTimeout, and then
+// every job counts as running, so nothing is collected or unmounted.
+func TestSlurmJobsCtxFakeSqueue(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var warned string
+	j := &SlurmJobs{Ctx: ctx, AllUsers: true, Warn: func(msg string) { warned = msg }}
+	start := time.Now()
+	if !j.Running("4242") {
+		t.Error("with squeue stopped, a job counts as ended")
+	}
+	if took := time.Since(start); took > squeueTimeout/2 {
+		t.Errorf("Running took %s with a 200ms context", took)
+	}
+	if warned == "" {
+		t.Error("no warning that squeue failed")
 	}
 }

@@ -176,7 +176,7 @@ func ReleaseMounts(ctx context.Context, cfg *config.Config, job string, logf fun
 	mounts.Keep = cfg.MountKeep
 	// root's view: the jobs of every user that share this node's mounts
 	newJobs := func() envs.Jobs {
-		return &envs.SlurmJobs{Ended: job, AllUsers: true, Warn: func(msg string) { logWarning(logf, msg) }}
+		return &envs.SlurmJobs{Ended: job, AllUsers: true, Ctx: ctx, Warn: func(msg string) { logWarning(logf, msg) }}
 	}
 	wait := 10 * time.Second // for a Prolog mounting the same image; each wait is also bounded by ctx
 	return mounts.Release(ctx, job, newJobs, wait, logf)
