@@ -98,17 +98,6 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 		host, _ := value(j.Out, "host")
 		return j, host
 	}
-	// poll waits until cond holds, or fails naming what did not happen
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 30 s: %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 
 	// 1. mounted by the Prolog, used by the job; the Epilog keeps it mounted for mount_keep
 	j, host := run("mounted")
@@ -122,7 +111,7 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 		t.Errorf("env %s was staged on %s as well as mounted", id, host)
 	}
 	idle := onNode(host, ".senv/"+id+".idle")
-	poll(fmt.Sprintf("the Epilog of job %s has not dropped its lease on env %s on %s and recorded the image idle", j.ID, id, host), func() bool {
+	poll(t, fmt.Sprintf("the Epilog of job %s has not dropped its lease on env %s on %s and recorded the image idle", j.ID, id, host), func() bool {
 		return !exists(onNode(host, ".senv/"+id+".job."+j.ID)) && exists(idle)
 	})
 	if !exists(onNode(host, id)) { // the node's mount is in its namespace; the point is seen here
@@ -142,7 +131,7 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 	if got, _ := value(j2.Out, "idle"); got != "no" {
 		t.Errorf("while job %s ran from the kept mount, its idle record was there (idle=%q): the Prolog did not lease it", j2.ID, got)
 	}
-	poll(fmt.Sprintf("the Epilog of job %s has not recorded env %s idle again", j2.ID, id), func() bool {
+	poll(t, fmt.Sprintf("the Epilog of job %s has not recorded env %s idle again", j2.ID, id), func() bool {
 		return !exists(onNode(host, ".senv/"+id+".job."+j2.ID)) && exists(idle)
 	})
 
@@ -150,7 +139,7 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 	then := time.Now().Add(-11 * time.Minute)
 	must(t, os.Chtimes(idle, then, then))
 	submit("plain", plain, "-w", host)
-	poll(fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s, idle for longer than mount_keep", host, id), func() bool {
+	poll(t, fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s, idle for longer than mount_keep", host, id), func() bool {
 		return !exists(onNode(host, id)) && !exists(idle)
 	})
 
@@ -168,14 +157,14 @@ srun -N2 --ntasks-per-node=1 bash -c 'p=$(dirname "$(dirname "$(command -v pytho
 	}
 	for _, node := range []string{"node1", "node2"} {
 		idle := onNode(node, ".senv/"+id+".idle")
-		poll(fmt.Sprintf("the Epilog of job %s on %s has not recorded env %s idle", j.ID, node, id), func() bool {
+		poll(t, fmt.Sprintf("the Epilog of job %s on %s has not recorded env %s idle", j.ID, node, id), func() bool {
 			return !exists(onNode(node, ".senv/"+id+".job."+j.ID)) && exists(idle)
 		})
 		must(t, os.Chtimes(idle, then, then))
 	}
 	submit("plain-wide", plain, "-N2")
 	for _, node := range []string{"node1", "node2"} {
-		poll(fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s", node, id), func() bool {
+		poll(t, fmt.Sprintf("the Epilog of a later job on %s has not unmounted env %s", node, id), func() bool {
 			return !exists(onNode(node, id))
 		})
 	}
@@ -259,14 +248,23 @@ echo "fs=$(awk -v p="$HELLO_PREFIX_ACTIVATED" '$5 == p { for (i = 7; $i != "-"; 
 		t.Errorf("conda env %s was staged on %s as well as mounted", id, host)
 	}
 	point := filepath.Join(f.nodeTmp(host), strings.TrimPrefix(prefix, "/tmp/"))
-	deadline := time.Now().Add(30 * time.Second)
-	for exists(point) {
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after job %s, with mount_keep 0, the Epilog has not unmounted env %s on %s", j.ID, id, host)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll(t, fmt.Sprintf("with mount_keep 0, the Epilog of job %s has not unmounted env %s on %s", j.ID, id, host), func() bool {
+		return !exists(point)
+	})
 	if t.Failed() {
 		t.Logf("senv build:\n%s\n%s", out, describe(j))
+	}
+}
+
+// poll waits until cond holds (polling, with a deadline of 30 s), or fails
+// naming what did not happen.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -182,8 +182,8 @@ func TestMountKeep(t *testing.T) {
 	if err := mounts.Release(ctx, "201", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {
 		t.Fatalf("after the last job's Release with Keep: mounted %v, %v; want kept mounted", Mounted(mountDir, id), err)
 	}
-	if _, err := os.Stat(idle); err != nil {
-		t.Fatalf("no idle record after the last job: %v", err)
+	if _, err := os.Stat(idle); err != nil || !mounts.Idle(id) {
+		t.Fatalf("no idle record after the last job: %v (Idle %v)", err, mounts.Idle(id))
 	}
 	if LeasedMount(mountDir, id, "201") {
 		t.Error("the ended job still holds a lease on the kept mount")
@@ -192,7 +192,7 @@ func TestMountKeep(t *testing.T) {
 	if mounted, err := mounts.Mount(ctx, site, id, "202", time.Second); err != nil || mounted || !LeasedMount(mountDir, id, "202") {
 		t.Fatalf("Mount of a kept image = %v, %v (leased %v); want false, nil, leased", mounted, err, LeasedMount(mountDir, id, "202"))
 	}
-	if _, err := os.Stat(idle); err == nil {
+	if _, err := os.Stat(idle); err == nil || mounts.Idle(id) {
 		t.Error("the idle record is left while job 202 holds the image")
 	}
 	if err := mounts.Release(ctx, "202", nil, time.Second, t.Logf); err != nil || !Mounted(mountDir, id) {

@@ -305,7 +305,7 @@ func (m Mounts) Release(ctx context.Context, job string, newJobs func() Jobs, wa
 			continue
 		}
 		st, err := os.Lstat(f)
-		if err != nil || (!st.ModTime().After(time.Now()) && idleFor(st.ModTime()) < m.Keep) {
+		if err != nil || (!st.ModTime().After(time.Now()) && time.Since(st.ModTime()) < m.Keep) {
 			continue // not due: no squeue for it (a record in the future is: it is reset)
 		}
 		if err := m.unmountUnused(ctx, id, "", newJobs, wait, m.Keep, logf); err != nil {
@@ -321,9 +321,12 @@ func (m Mounts) Unmount(id string, newJobs func() Jobs, logf func(string, ...any
 	return m.unmountUnused(context.Background(), id, AdminJob, newJobs, 10*time.Second, 0, logf)
 }
 
-// idleFor is how long ago an idle record's mtime was; never negative, so
-// that a clock set back does not keep an image for the size of its step.
-func idleFor(since time.Time) time.Duration { return max(time.Since(since), 0) }
+// Idle reports whether env id's mount is recorded idle: no job has held it
+// since the Epilog of the last one (it stays mounted for Keep).
+func (m Mounts) Idle(id string) bool {
+	_, err := os.Lstat(m.meta(id, "idle"))
+	return err == nil
+}
 
 // markIdle records that env id's image may be idle: with due, so that the
 // next Epilog's sweep tries it at once (a busy image); else from now, if
@@ -387,7 +390,7 @@ func (m Mounts) unmountUnused(ctx context.Context, id, ended string, newJobs fun
 		} else if time.Since(st.ModTime()) < 0 { // the clock went back: idle from now
 			kept = os.Chtimes(idle, time.Now(), time.Now()) == nil
 		} else {
-			kept = idleFor(st.ModTime()) < keep
+			kept = time.Since(st.ModTime()) < keep
 		}
 		if kept {
 			if ended != "" && logf != nil {

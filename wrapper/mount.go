@@ -253,7 +253,7 @@ func MountCheck(cfg *config.Config) (string, bool) {
 	}
 	idle := 0
 	for _, id := range ids {
-		if _, err := os.Lstat(filepath.Join(cfg.MountDir, ".senv", id+".idle")); err == nil {
+		if (envs.Mounts{Dir: cfg.MountDir}).Idle(id) {
 			idle++
 		}
 	}
