@@ -2,7 +2,6 @@ package envs
 
 import (
 	"archive/tar"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -210,9 +209,9 @@ type packer struct {
 	off    int64   // bytes written to w
 	chunks []Chunk // written so far, in order
 
-	cur   bytes.Buffer // the current chunk, uncompressed
-	n     int64        // bytes in the current chunk
-	first int          // index of its first entry
+	cur   []byte // the current chunk, uncompressed
+	n     int64  // bytes in the current chunk
+	first int    // index of its first entry
 
 	// a big file's content is being cut into pieces
 	pieces bool
@@ -224,6 +223,7 @@ type packer struct {
 	fast  *zstd.Encoder // the same at zstd's fastest level, for pieces of big files
 	work  chan *packJob // to the compressing workers
 	order chan *packJob // to the writer, in archive order
+	free  chan []byte   // buffers of chunks written, for new ones
 	wg    sync.WaitGroup
 	firstError
 }
@@ -244,8 +244,13 @@ type frame struct {
 }
 
 // packWorkers bounds Pack's compressing workers: chunks in flight cost
-// memory (about 6 MiB each).
+// memory (about 10 MiB each, raw and compressed).
 const packWorkers = 8
+
+// chunkBufSize is the capacity of a new chunk buffer: a chunk ends at the
+// first entry boundary after ChunkTarget bytes, and a compressed piece
+// that did not shrink is a little larger than its input.
+const chunkBufSize = ChunkTarget + ChunkTarget/4
 
 // newPacker starts the compressing workers and the writer. Pieces of big
 // files (shared libraries: 4.9 of the torch stack's 5.2 GiB)
@@ -253,19 +258,27 @@ const packWorkers = 8
 // fast as the default level for 1 % more archive (libtorch_cuda.so: 785
 // against 342 MB/s on one core); the rest, Python sources mostly, at the
 // default level. Workers hash what they compress.
+//
+// The frames carry no xxhash checksum of their content: the manifest's
+// sha256 of each frame is what staging checks (it ignores the checksum),
+// and computing it cost a torch-sized pack about 1 s of CPU. Chunk
+// buffers are reused once written, rather than allocated (and zeroed)
+// for each chunk.
 func newPacker(w io.Writer) (*packer, error) {
 	n := min(runtime.GOMAXPROCS(0), packWorkers)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(ChunkTarget),
-		zstd.WithEncoderConcurrency(n))
+		zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
 	fast, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(ChunkTarget),
-		zstd.WithEncoderConcurrency(n))
+		zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
-	p := &packer{w: w, enc: enc, fast: fast, work: make(chan *packJob, n), order: make(chan *packJob, n+2)}
+	p := &packer{w: w, enc: enc, fast: fast, work: make(chan *packJob, n), order: make(chan *packJob, n+2),
+		free: make(chan []byte, 2*n+4)}
+	p.cur = p.buffer()
 	for range n {
 		p.wg.Add(1)
 		go func() {
@@ -275,8 +288,9 @@ func newPacker(w io.Writer) (*packer, error) {
 				if j.data {
 					e = p.fast
 				}
-				f := frame{data: e.EncodeAll(j.raw, make([]byte, 0, len(j.raw)/2))}
+				f := frame{data: e.EncodeAll(j.raw, p.buffer())}
 				f.sum = sha256.Sum256(f.data)
+				p.recycle(j.raw)
 				j.out <- f
 			}
 		}()
@@ -296,9 +310,29 @@ func newPacker(w io.Writer) (*packer, error) {
 			p.chunks = append(p.chunks, Chunk{Offset: p.off, Size: int64(len(f.data)), First: j.first,
 				SHA256: hex.EncodeToString(f.sum[:]), Data: j.data, At: j.at})
 			p.off += int64(len(f.data))
+			p.recycle(f.data)
 		}
 	}()
 	return p, nil
+}
+
+// buffer returns an empty chunk buffer, a reused one if there is one.
+func (p *packer) buffer() []byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return make([]byte, 0, chunkBufSize)
+	}
+}
+
+// recycle keeps b for a later chunk, or leaves it to the garbage collector
+// when enough are kept.
+func (p *packer) recycle(b []byte) {
+	select {
+	case p.free <- b[:0]:
+	default:
+	}
 }
 
 // Write takes the next bytes of the tar stream. While a big file's content
@@ -313,12 +347,12 @@ func (p *packer) Write(b []byte) (int, error) {
 			}
 		}
 		k := min(int64(len(b)), ChunkTarget-p.inCur, p.left)
-		p.cur.Write(b[:k])
+		p.cur = append(p.cur, b[:k]...)
 		p.n, p.inCur, p.left = p.n+k, p.inCur+k, p.left-k
 		b = b[k:]
 	}
 	p.n += int64(len(b))
-	p.cur.Write(b)
+	p.cur = append(p.cur, b...)
 	return n, nil
 }
 
@@ -344,11 +378,10 @@ func (p *packer) cut(tw *tar.Writer, next int) error {
 // next. Ending a piece starts the next piece of the same file.
 func (p *packer) end(next int) error {
 	if p.n > 0 {
-		j := &packJob{first: p.first, data: p.pieces, at: p.at, raw: p.cur.Bytes(), out: make(chan frame, 1)}
+		j := &packJob{first: p.first, data: p.pieces, at: p.at, raw: p.cur, out: make(chan frame, 1)}
 		p.order <- j
 		p.work <- j
-		p.cur = bytes.Buffer{} // the job owns the bytes now
-		p.cur.Grow(ChunkTarget + ChunkTarget/4)
+		p.cur = p.buffer() // the job owns the bytes now
 	}
 	if p.pieces {
 		p.at += p.inCur
