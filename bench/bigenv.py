@@ -470,7 +470,7 @@ class BigEnvCases:
             rows.append(["**senv mount mode** %s: %s" % (how, what),
                          r[k]["n"], fmt_s(r[k]["median"]), fmt_s(r[k]["cpu"]), "0 (image on the shared fs)",
                          "%.2f×" % (r[k]["median"] / r["senv"]["median"])])
-        rows.append(["senv's image (`senv build --image`: unpack relocated + mksquashfs zstd + sha256)", "1", fmt_s(si["seconds"]), "",
+        rows.append(["senv's image (`senv build --image`: unpack relocated + mksquashfs lz4 + sha256)", "1", fmt_s(si["seconds"]), "",
                      human_bytes(si["bytes"]) + " on the shared fs", ""])
         self.table("9. The torch stack: first `import torch` from a mounted image vs staging (each case's own image or archive in the page cache)",
                    ["method", "n", "median wall", "CPU (user+sys of the processes)", "node-local disk", "vs senv run"], rows)
