@@ -241,6 +241,9 @@ func mountLoop(f *os.File, target, fstype string) error {
 			_ = unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
 		}
 		loop.Close() // autoclear: the device is freed when the mount goes
+		if errors.Is(err, unix.EINVAL) && fstype == "squashfs" {
+			return fmt.Errorf("failed to mount %s on %s: %w (if the kernel log says the compression is unsupported, this kernel's squashfs lacks lz4, CONFIG_SQUASHFS_LZ4: jobs stage instead)", dev, target, err)
+		}
 		if err != nil {
 			return fmt.Errorf("failed to mount %s on %s: %w", dev, target, err)
 		}

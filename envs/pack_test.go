@@ -529,3 +529,43 @@ func TestResetRemovesReadOnlyDirs(t *testing.T) {
 		}
 	}
 }
+
+// failingWriter takes n bytes, then fails every write.
+type failingWriter struct{ n int }
+
+var errWriterFull = errors.New("no space left on the test writer")
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errWriterFull
+	}
+	w.n -= len(b)
+	return len(b), nil
+}
+
+// TestPackWriteError: when the archive's writer fails after some frames,
+// Pack returns that error (the later frames, whose buffers are reused,
+// are drained, not written) and does not hang; a writer that fails at
+// once is the same.
+func TestPackWriteError(t *testing.T) {
+	src := bigTree(t)
+	for _, n := range []int{0, 1 << 20, 3 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := Pack(src, &failingWriter{n: n})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, errWriterFull) {
+					t.Fatalf("Pack: %v, want the writer's error", err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("Pack did not return after its writer failed")
+			}
+		})
+	}
+}

@@ -174,9 +174,10 @@ func (u *unpacker) report(n int) {
 // synchronously, in this goroutine: parallelism comes from the chunks, and
 // only then may chunk read the rest of its input after an error.
 func (u *unpacker) work(r io.ReaderAt) {
-	// zstd's own frame checksums (xxhash) are skipped: the chunk's sha256
-	// already pins the compressed bytes, and so what they decode to; that
-	// check cost 3% of staging's CPU. `zstd -d` still verifies them.
+	// zstd's own frame checksums (xxhash), which archives of earlier
+	// versions of senv carry, are skipped: the chunk's sha256 already pins
+	// the compressed bytes, and so what they decode to. Pack no longer
+	// writes them (see newPacker).
 	// The window is bounded by what Pack writes (a frame of at most two
 	// chunks' worth, or a one-chunk window), so that a crafted frame cannot
 	// make each worker allocate zstd's default maximum (512 MiB).
