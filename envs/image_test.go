@@ -58,6 +58,11 @@ func imageEntry(t *testing.T, mountDir string) (Cache, string) {
 	if info, err := os.Stat(filepath.Join(admin.Entry(id), imageDir, imageName)); err != nil || info.Size() != img.Bytes || len(img.Blocks) != 1 {
 		t.Fatalf("image.json says %d bytes in %d blocks, the file: %v, %v", img.Bytes, len(img.Blocks), info, err)
 	}
+	// the superblock: magic "hsqs", then the compression id at byte 20 (5: lz4)
+	if sb, err := os.ReadFile(filepath.Join(admin.Entry(id), imageDir, imageName)); err != nil || len(sb) < 22 ||
+		string(sb[:4]) != "hsqs" || sb[20] != 5 || sb[21] != 0 {
+		t.Fatalf("the image is not squashfs lz4 (superblock % x, %v)", sb[:min(len(sb), 22)], err)
+	}
 	again, err := admin.PublishImage(context.Background(), id, mountDir)
 	if err != nil || again.SHA256 != img.SHA256 || !again.Created.Equal(img.Created) {
 		t.Fatalf("a second PublishImage made another image (%v, %v)", again, err)
@@ -568,5 +573,34 @@ func TestReadableByAll(t *testing.T) {
 	}
 	if err := readableByAll(tree); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMountLoopHintsCompression: a file the kernel's squashfs refuses (a
+// superblock it cannot read, as one whose compression it lacks) fails the
+// mount with EINVAL and the hint to check for lz4, and leaves nothing
+// mounted.
+func TestMountLoopHintsCompression(t *testing.T) {
+	needMounts(t)
+	bad := filepath.Join(t.TempDir(), "bad.sqfs")
+	if err := os.WriteFile(bad, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	target := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unmountAtEnd(t, target)
+	err = mountLoop(f, target, "squashfs")
+	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "CONFIG_SQUASHFS_LZ4") {
+		t.Fatalf("mountLoop of a file that is no squashfs: %v; want EINVAL with the lz4 hint", err)
+	}
+	if unix.Unmount(target, unix.MNT_DETACH) == nil {
+		t.Error("something was mounted at the target after the failed mount")
 	}
 }

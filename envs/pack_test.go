@@ -154,6 +154,13 @@ func TestPackChunks(t *testing.T) {
 	if split != 3 {
 		t.Errorf("%d files split in pieces, want huge.so, two.so and ro.so", split)
 	}
+	// each frame's header (RFC 8878 3.1.1.1.1): no Content_Checksum_flag,
+	// since staging checks the frame's sha256 instead
+	for i, c := range m.Chunks {
+		if f := data[c.Offset:]; len(f) < 5 || f[0] != 0x28 || f[1] != 0xb5 || f[2] != 0x2f || f[3] != 0xfd || f[4]&0x04 != 0 {
+			t.Fatalf("chunk %d does not start a zstd frame without a content checksum: % x", i, f[:min(len(f), 5)])
+		}
+	}
 	for name, want := range map[string]fs.FileMode{"lib/ro.so": 0o444, "lib/two.so": 0o755} {
 		if info, err := os.Stat(filepath.Join(dst, name)); err != nil || info.Mode().Perm() != want {
 			t.Errorf("split file %s staged with %v (%v), want mode %v", name, info.Mode(), err, want)
