@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -32,11 +33,14 @@ type Manifest struct {
 
 // FileEntry is one file, directory or symlink of an environment.
 type FileEntry struct {
-	Path   string      `json:"path"` // slash-separated, relative to the env root
-	Mode   fs.FileMode `json:"mode"`
-	Size   int64       `json:"size,omitempty"`
-	SHA256 string      `json:"sha256,omitempty"`
-	Link   string      `json:"link,omitempty"`
+	Path string      `json:"path"` // slash-separated, relative to the env root
+	Mode fs.FileMode `json:"mode"`
+	Size int64       `json:"size,omitempty"`
+	// CRC32C is the CRC-32C of a regular file's content, in hex: what
+	// Verify compares a staged env with. It guards against a staging bug,
+	// not an attacker; what staging trusts is each chunk's sha256.
+	CRC32C string `json:"crc32c,omitempty"`
+	Link   string `json:"link,omitempty"`
 	// Embeds is EmbedsText or EmbedsBinary for a regular file that holds
 	// Manifest.Prefix, EmbedsText for a symlink whose target is inside it,
 	// and "" for the rest.
@@ -62,6 +66,11 @@ type Chunk struct {
 	Data   bool   `json:"data,omitempty"` // a piece of entry First's content
 	At     int64  `json:"at,omitempty"`   // a piece's offset in that content
 }
+
+// castagnoli is the CRC-32C table: the polynomial that amd64 and arm64 compute
+// in hardware, some 16 times as fast as sha256 here, which left packing a
+// torch stack 4 s of CPU of hashing every file.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Count returns the number of regular files.
 func (m *Manifest) Count() int {
@@ -166,7 +175,7 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 			if err != nil {
 				return err
 			}
-			h := sha256.New()
+			h := crc32.New(castagnoli)
 			dst := io.MultiWriter(tw, h)
 			scan.reset()
 			if scanned(e.Path) {
@@ -180,7 +189,7 @@ func Pack(root string, w io.Writer) (*Manifest, error) {
 			if n != info.Size() {
 				return fmt.Errorf("%s changed size while packing", path)
 			}
-			e.Size, e.SHA256, e.Embeds = n, hex.EncodeToString(h.Sum(nil)), scan.embeds()
+			e.Size, e.CRC32C, e.Embeds = n, hex.EncodeToString(h.Sum(nil)), scan.embeds()
 			m.Bytes += n
 		}
 		m.Files = append(m.Files, e)

@@ -85,6 +85,20 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	if info, _ := os.Stat(filepath.Join(dst, "lib", "empty")); info.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", info.Mode().Perm())
 	}
+	// each file's checksum is CRC-32C (RFC 3720 B.4): of "X = 1\n" as a
+	// bitwise implementation of the reflected polynomial 0x82F63B78 gives
+	// it (the same gives e3069283 for "123456789"), and of nothing
+	for _, e := range m.Files {
+		want := map[string]string{"lib/pkg/mod.py": "55a4bed4", "lib/empty": "00000000"}[e.Path]
+		if want != "" && e.CRC32C != want {
+			t.Errorf("%s: crc32c %q, want %q", e.Path, e.CRC32C, want)
+		}
+	}
+	// and Verify reads it: one byte changed, same size and mode
+	os.WriteFile(filepath.Join(dst, "lib", "pkg", "mod.py"), []byte("X = 2\n"), 0o644)
+	if err := Verify(dst, m); err == nil || !strings.Contains(err.Error(), "lib/pkg/mod.py: content differs") {
+		t.Errorf("Verify of a changed file: %v", err)
+	}
 }
 
 // bigTree adds enough poorly compressible data to src for several chunks,
@@ -325,7 +339,7 @@ func TestUnpackRefusesWriteThroughSymlink(t *testing.T) {
 		"symlink in manifest": {Path: "lib", Mode: os.ModeSymlink | 0o777, Link: outside},
 		"dir in manifest":     {Path: "lib", Mode: os.ModeDir | 0o777},
 	} {
-		data, m := rawArchive(t, []FileEntry{lib, {Path: "lib/x", Mode: 0o644, Size: 7, SHA256: "x"}}, write)
+		data, m := rawArchive(t, []FileEntry{lib, {Path: "lib/x", Mode: 0o644, Size: 7, CRC32C: "x"}}, write)
 		if err := Unpack(bytes.NewReader(data), int64(len(data)), filepath.Join(t.TempDir(), "out"), m, nil); err == nil {
 			t.Errorf("%s: accepted a file under a symlink entry", name)
 		}

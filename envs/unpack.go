@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -405,7 +406,7 @@ func localPath(p string) bool {
 // Verify checks the tree at root against the manifest, file by file. It is
 // what the tests use to prove that no payload ran on a partial env. In an
 // env unpacked away from the prefix it was packed from, a file that
-// embedded that prefix must hold it no more (its sha256 is of the old
+// embedded that prefix must hold it no more (its checksum is of the old
 // content), and a relocated symlink must point into root.
 func Verify(root string, m *Manifest) error {
 	reloc, err := newRelocator(m, root)
@@ -432,8 +433,7 @@ func Verify(root string, m *Manifest) error {
 			if err != nil {
 				return fmt.Errorf("failed to verify %s: %w", e.Path, err)
 			}
-			sum := sha256.Sum256(data)
-			if hex.EncodeToString(sum[:]) != e.SHA256 {
+			if fmt.Sprintf("%08x", crc32.Checksum(data, castagnoli)) != e.CRC32C {
 				return fmt.Errorf("failed to verify %s: content differs from manifest", e.Path)
 			}
 		}
