@@ -830,6 +830,7 @@ def main():
     p.add_argument("--wheels-sci", required=True)
     p.add_argument("--wheels-syn", required=True)
     p.add_argument("--wheels-torch", default="", help="wheelhouse of torch and its dependencies (torch, mount, size)")
+    p.add_argument("--index-torch", default="", help="PEP 503 index of that wheelhouse with hashes (bench/mkindex.py), that senv builds from")
     p.add_argument("--tmpfs", default="", help="second scratch dir, on tmpfs, for the warm starts' second column ('' for none)")
     p.add_argument("--micromamba", default="", help="micromamba binary for the conda case ('' skips it)")
     p.add_argument("--conda-channel", default="", help="conda channel URL for the conda case (the senv test channel)")

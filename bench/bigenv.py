@@ -92,7 +92,8 @@ class BigEnvCases:
     """Cases for envs the size of real GPU jobs' (issue 13)."""
 
     def torch_flags(self, pkgs):
-        flags = ["--manager", "uv", "--find-links", self.a.wheels_torch, "--no-index"]
+        # an index, as PyPI: the hashes for the lock come from its pages
+        flags = ["--manager", "uv", "--index-url", self.a.index_torch]
         for p in pkgs:
             flags += ["--pip", p]
         return flags
@@ -100,6 +101,8 @@ class BigEnvCases:
     def have_torch(self):
         if not self.a.wheels_torch or not os.path.isfile(os.path.join(self.a.wheels_torch, ".complete")):
             raise RuntimeError("no torch wheelhouse at %r: bench/run.sh downloads it unless --quick" % self.a.wheels_torch)
+        if not self.a.index_torch.startswith("file://"):
+            raise RuntimeError("no index of the torch wheelhouse (--index-torch): bench/run.sh writes it with bench/mkindex.py")
 
     def meta(self, cache, env_id):
         with open(os.path.join(cache, "v1", "envs", env_id, "meta.json")) as f:
@@ -377,7 +380,7 @@ class BigEnvCases:
         small_img = os.path.join(tc["cache"], "v1", "envs", small_id, "image", "env.sqfs")
         own = {name: r["images"][name]["path"] for name in images}
         own.update({"squashfuse-zstd": own["squashfs-zstd"], "senv-mount-first": simg, "senv-mount": simg,
-                    "senv": tc["archive"], "staged": None, "mount-only": own["squashfs-zstd"],
+                    "senv": tc["archive"], "staged": None, "mount-only": simg,
                     "senv-mount-true": simg, "senv-mount-true-small": small_img})
         every_image = [v["path"] for v in r["images"].values()] + [small_img]
 
@@ -410,7 +413,7 @@ class BigEnvCases:
         # the start cost alone (ms): a group of its own, many runs, on a quiet
         # machine (the senv case above staged 5.2 GiB); its three images fit in
         # memory together, so only the images it does not use are dropped (else
-        # each run would read 2.6 GiB from disk first)
+        # each run would read 3.3 GiB from disk first)
         self.reset_all()
         r["settle_start"] = settle()
         cases = {
@@ -457,7 +460,7 @@ class BigEnvCases:
             rows.append(["%s%s image (%s, made in %.0f s)" % (how, name.replace("squashfuse-", "squashfs-"), human_bytes(img["bytes"]), img["seconds"]),
                          r[name]["n"], fmt_s(r[name]["median"]), fmt_s(r[name]["cpu"]), "0 (image on the shared fs)",
                          "%.2f×" % (r[name]["median"] / r["senv"]["median"])])
-        rows.append(["mount + umount alone (squashfs-zstd)", r["mount-only"]["n"], fmt_s(r["mount-only"]["median"]),
+        rows.append(["mount + umount alone (senv's image, squashfs-lz4)", r["mount-only"]["n"], fmt_s(r["mount-only"]["median"]),
                      fmt_s(r["mount-only"]["cpu"]), "0", ""])
         si = r["images"]["senv"]
         per_run = "(`senv mount` as the Prolog does, `senv run`, `senv umount`)"

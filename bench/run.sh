@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — senv's benchmarks (`make bench`). See BENCHMARKS.md.
 #
-#   bash bench/run.sh            full run: 5 timed runs per case after a warm-up (~15 min)
+#   bash bench/run.sh            full run: 5 timed runs per case after a warm-up (about an hour on 2 CPUs, most of it the torch cases)
 #   bash bench/run.sh --quick    3 runs, one pip run, small herd, no perf record (< 3 min)
 #   bash bench/run.sh --cases warm,hot --runs 7
 #
@@ -127,6 +127,12 @@ if [ "$want_torch" = 1 ] && [ ! -f "$torch_whl/.complete" ]; then
 	"$python" -m pip download --disable-pip-version-check --quiet --only-binary=:all: --dest "$torch_whl" torch
 	touch "$torch_whl/.complete"
 fi
+# senv builds it from a PEP 503 index of that wheelhouse with each wheel's
+# sha256 on its page, as from PyPI (see bench/mkindex.py)
+torch_index=$cache/index-torch-$pyver
+if [ "$want_torch" = 1 ]; then
+	"$python" "$repo/bench/mkindex.py" "$torch_whl" "$torch_index"
+fi
 
 # The herd simulates one node per task with a private mount namespace, so
 # each task has its own stage dir at the same path, as on a real cluster.
@@ -150,5 +156,5 @@ cd "$repo"
 exec "$python" bench/bench.py "$@" \
 	--senv "$cache/bin/senv" --python "$python" --uv "$uv" --repo "$repo" \
 	--bench-cache "$cache" --work "$scratch" --out "$out" \
-	--wheels-sci "$sci" --wheels-syn "$syn" --wheels-torch "$torch_whl" --tmpfs "$tmpfs" --unshare "$unshare_cmd" \
+	--wheels-sci "$sci" --wheels-syn "$syn" --wheels-torch "$torch_whl" --index-torch "file://$torch_index/simple" --tmpfs "$tmpfs" --unshare "$unshare_cmd" \
 	--micromamba "$micromamba" --conda-channel "$conda_channel"
