@@ -253,7 +253,7 @@ class BigEnvCases:
                           "%.2f× the compiling install" % (r["cold"]["median"] / r["uvc"]["median"])),
         ])
         self.emit("")
-        self.emit("senv's own account of one build: built in %.1f s, of which packing %.1f s (%s of files in, %s out)."
+        self.emit("senv's own account of one build: installed in %.1f s, then packed in %.1f s (%s of files in, %s out)."
                   % (m["build_seconds"], m["pack_seconds"], gbps(m["bytes"], m["pack_seconds"]),
                      gbps(m["archive_bytes"], m["pack_seconds"])))
         rows = []

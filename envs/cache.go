@@ -66,8 +66,8 @@ type Meta struct {
 	Spec         *solver.Spec `json:"spec,omitempty"`
 	Tool         string       `json:"tool"`
 	Created      time.Time    `json:"created"`
-	BuildSeconds float64      `json:"build_seconds"`
-	PackSeconds  float64      `json:"pack_seconds"`
+	BuildSeconds float64      `json:"build_seconds"` // the install alone
+	PackSeconds  float64      `json:"pack_seconds"`  // then Publish: pack, sync
 	Files        int          `json:"files"`
 	Bytes        int64        `json:"bytes"`
 	ArchiveBytes int64        `json:"archive_bytes"`

@@ -235,8 +235,8 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 			}
 			return false, err
 		}
-		s.logf("env %s built in %s, packed %d files (%s) in %.1fs", j.ID, since(start).Round(100*time.Millisecond),
-			m.Count(), humanBytes(m.Bytes), j.Meta.PackSeconds)
+		s.logf("env %s built in %s (install %.1fs, then pack %.1fs): %d files, %s", j.ID, since(start).Round(100*time.Millisecond),
+			j.Meta.BuildSeconds, j.Meta.PackSeconds, m.Count(), humanBytes(m.Bytes))
 		if n, first := binaryEmbeds(m); n > 0 {
 			s.logf("env %s: %d binary file(s), such as %s, embed the build prefix: it stages elsewhere only into a stage dir of at most %d characters",
 				j.ID, n, first, len(filepath.Dir(m.Prefix)))
