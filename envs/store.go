@@ -36,6 +36,14 @@ type Store struct {
 	// a bar): phase "staging" with bytes done/total, phase "building" with
 	// elapsed milliseconds and total 0, and phase "" when the work is over.
 	Progress func(phase string, done, total int64)
+	// Installed, when set, is called once a build has installed env id
+	// and before it packs and publishes it, with the build lock held:
+	// senv sbatch submits its job there, so that the pack overlaps the
+	// job's wait in the queue instead of adding to the wait at submit. A
+	// job that starts before the entry is published waits for the lock
+	// (AwaitBuild). Builds that publish nothing (NoPack, local) do not
+	// call it.
+	Installed func(id string)
 }
 
 // Outcome says what Ensure had to do.
@@ -143,6 +151,20 @@ func (s *Store) Ensure(ctx context.Context, j Job) (string, Outcome, error) {
 	}
 }
 
+// AwaitBuild waits, up to Timeout, for a build of env id that holds the
+// cache's build lock (senv sbatch submits its job before it packs), and
+// reports whether a tier has the entry then. With no build running it
+// returns at once.
+func (s *Store) AwaitBuild(id string) bool {
+	if s.NoPack {
+		return false
+	}
+	if bl, err := s.Cache.BuildLock(id, s.Timeout, s.waitMsg); err == nil {
+		bl.Release()
+	}
+	return s.Has(id)
+}
+
 // stageFromCache copies entry id onto this node unless another process did
 // it first; it returns nil when there was nothing to do.
 func (s *Store) stageFromCache(c Cache, id string) (*Manifest, error) {
@@ -225,6 +247,9 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 	}
 	j.Meta.BuildSeconds = time.Since(start).Seconds()
 	if !s.NoPack && !local {
+		if s.Installed != nil {
+			s.Installed(j.ID)
+		}
 		// Publish removes its partial archive on failure: measure before
 		before, _ := StatFS(s.Cache.Root)
 		m, err := s.Cache.Publish(&j.Meta, j.Lock, prefix)

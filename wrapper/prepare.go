@@ -28,6 +28,9 @@ type Options struct {
 	Publish  bool   // make sure the env is in the cache, not only staged here (build, sbatch)
 	Logf     func(format string, args ...any)
 	Progress func(phase string, done, total int64) // progress of long work, for a terminal bar
+	// Installed is called when a build has installed the env, before its
+	// pack (see envs.Store.Installed).
+	Installed func(id string)
 }
 
 // Prepared is an environment ready on this node, and how to activate it.
@@ -114,14 +117,15 @@ func Prepare(ctx context.Context, env *jobspec.Env, o Options) (*Prepared, error
 }
 
 // preparePinned uses the env `senv sbatch` built, straight from its cache
-// entry: no spec files are read and nothing is solved at job start. It
+// entry: no spec files are read and nothing is solved at job start. An
+// entry still being packed (senv sbatch submits first) is waited for; it
 // returns nil, nil when the entry is gone (collected), to fall back.
 func (o Options) preparePinned(ctx context.Context, env *jobspec.Env, act templates.Activation) (*Prepared, error) {
 	store, err := o.store(env.Stage == "none")
 	if err != nil {
 		return nil, err
 	}
-	if !store.Stage.Ready(o.EnvID) && !store.Has(o.EnvID) {
+	if !store.Stage.Ready(o.EnvID) && !store.Has(o.EnvID) && !store.AwaitBuild(o.EnvID) {
 		return nil, nil
 	}
 	meta, err := store.Meta(o.EnvID)
@@ -166,7 +170,7 @@ func (o Options) store(shared bool) (*envs.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs.Store{Cache: cache, Sites: sites, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish, MountDir: o.Config.MountDir}, nil
+	return &envs.Store{Cache: cache, Sites: sites, Stage: stage, Timeout: o.Config.LockTimeout, Logf: o.Logf, NoPack: shared, Progress: o.Progress, Publish: o.Publish, MountDir: o.Config.MountDir, Installed: o.Installed}, nil
 }
 
 // lock returns the spec's lock: SCRIPT.lock if there is one, else the one

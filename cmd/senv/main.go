@@ -147,7 +147,10 @@ func newApp() *cli.App {
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		DisableSliceFlagSeparator: true,
-		Flags:                     configFlags(),
+		// errors, cli.Exit ones too, come back to run, which maps them:
+		// urfave/cli's default handler would os.Exit on a cli.ExitCoder
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags:          configFlags(),
 		Description: `Write what a job needs as #ENV lines beside its #SBATCH lines:
 
    #!/bin/bash

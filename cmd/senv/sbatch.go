@@ -91,20 +91,40 @@ func sbatch(c *cli.Context, raw []string) error {
 		return errs
 	}
 	printWarnings(check.ModuleResets(s, cfg, dir))
-	envID, err := prepareForSubmit(c, s, path, a.HasWrap, cfg)
-	if err != nil {
+	submitFor := func(envID string) error {
+		rendered, err := renderScript(s, path, a.Env, envID)
+		if err != nil {
+			return err
+		}
+		return submit(c, a, path, rendered)
+	}
+	// A build submits the job once the env is installed and packs it while
+	// the job waits in the queue (the job waits for the pack if it starts
+	// first); else the job is submitted here.
+	var submitted bool
+	var submitErr error
+	envID, err := prepareForSubmit(c, s, path, a.HasWrap, cfg, func(id string) {
+		submitted, submitErr = true, submitFor(id)
+	})
+	switch {
+	case submitted && submitErr != nil:
+		return submitErr // the env is published all the same, for the next submit
+	case submitted && err != nil:
+		// queued: its job builds the env itself (the lock is recorded)
+		logf("warning: the job is queued, but publishing its env failed: %v; the job will build the env itself", err)
+		return nil
+	case submitted:
+		return nil
+	case err != nil:
 		return err
 	}
-	rendered, err := renderScript(s, path, a.Env, envID)
-	if err != nil {
-		return err
-	}
-	return submit(c, a, path, rendered)
+	return submitFor(envID)
 }
 
 // prepareForSubmit locks the spec on the submit host (no solve in any job)
 // and, with build_at = submit, builds it too; it returns the env ID to pin.
-func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool, cfg *config.Config) (string, error) {
+// installed is called if it builds, between the install and the pack.
+func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool, cfg *config.Config, installed func(id string)) (string, error) {
 	if s.Env.Empty() {
 		return "", nil
 	}
@@ -117,6 +137,7 @@ func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool,
 		return "", err
 	}
 	opts.Publish = true // the jobs' nodes look for it in the cache
+	opts.Installed = installed
 	p, err := wrapper.Prepare(c.Context, &s.Env, opts)
 	if err != nil {
 		return "", err

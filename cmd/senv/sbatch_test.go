@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/senv-hpc/senv/internal/wheelhouse"
+)
+
+// TestSbatchSubmitsBeforePack_FakeSbatch: with build_at = submit, senv
+// sbatch submits the job once the env is installed and packs it while the
+// job is queued, so the pack does not add to the wait at submit; a job that
+// starts first waits for the pack (envs.TestInstalledBeforePublish). A fake
+// sbatch (Slurm's real one is in the e2e tests) records whether the cache
+// held the entry when it was called, and which env the script pins.
+func TestSbatchSubmitsBeforePack_FakeSbatch(t *testing.T) {
+	hermetic(t)
+	uv, err := exec.LookPath("uv")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("uv is not installed; CI must have it")
+		}
+		t.Skip("uv is not installed")
+	}
+	tmp := t.TempDir()
+	wh, err := wheelhouse.BuildAll(filepath.Join(tmp, "wheels"), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SENV_UV", uv)
+	t.Setenv("SENV_STAGE_DIR", filepath.Join(tmp, "stage"))
+	envsDir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "senv", "v1", "envs")
+	record := filepath.Join(tmp, "sbatch.log")
+	bin := filepath.Join(tmp, "bin")
+	os.Mkdir(bin, 0o755)
+	// the rendered script is the first argument that is a file
+	fake := `#!/bin/sh
+for a; do [ -f "$a" ] && script=$a && break; done
+n=$(ls "$ENVS" 2>/dev/null | wc -l)
+echo "entries=$n pins=$(grep -o -- '--env-id [0-9a-f]*' "$script" | head -1)" >> "$RECORD"
+[ -n "$FAIL" ] && { echo "sbatch: error: Batch job submission failed" >&2; exit 1; }
+echo 4242
+`
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("ENVS", envsDir)
+	t.Setenv("RECORD", record)
+	entries := func() []string {
+		names, _ := filepath.Glob(filepath.Join(envsDir, "*"))
+		return names
+	}
+	lastRecord := func() string {
+		data, _ := os.ReadFile(record)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		return lines[len(lines)-1]
+	}
+	sbatch := func(pip string) result {
+		return senv(t, "sbatch", "--manager", "uv", "--find-links", wh, "--no-index", "--pip", pip, "--parsable", "--wrap", "alpha-hello")
+	}
+
+	// a build: submitted between the install and the pack
+	r := sbatch("alpha")
+	if r.code != 0 || strings.TrimSpace(string(r.stdout)) != "4242" {
+		t.Fatalf("senv sbatch: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if len(entries()) != 1 {
+		t.Fatalf("cache entries after senv sbatch: %q, want the one it built", entries())
+	}
+	id := filepath.Base(entries()[0])
+	if got, want := lastRecord(), "entries=0 pins=--env-id "+id; got != want {
+		t.Errorf("at submit: %q, want %q (submitted before the env was published, pinning it)", got, want)
+	}
+	// a cache hit: nothing to pack, submitted after
+	if r := sbatch("alpha"); r.code != 0 {
+		t.Fatalf("senv sbatch again: exit %d\n%s", r.code, r.stderr)
+	}
+	if got, want := lastRecord(), "entries=1 pins=--env-id "+id; got != want {
+		t.Errorf("at the second submit: %q, want %q", got, want)
+	}
+	// sbatch refuses: its status, and the env is published all the same
+	t.Setenv("FAIL", "1")
+	if r := sbatch("beta"); r.code != 1 || !strings.Contains(string(r.stderr), "Batch job submission failed") {
+		t.Errorf("senv sbatch with sbatch failing: exit %d, want 1 and sbatch's error\n%s", r.code, r.stderr)
+	}
+	if len(entries()) != 2 {
+		t.Errorf("after a refused submit: entries %q, want beta's env published too", entries())
+	}
+}
