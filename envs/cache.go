@@ -413,6 +413,30 @@ func (c Cache) BuildLock(id string, timeout time.Duration, onWait func(msg strin
 	return c.lock(id, "building env "+id, timeout, onWait)
 }
 
+// AwaitBuild waits up to timeout while a builder holds env id's build
+// lock, with a shared lock on the lock file opened read-only: waiters do
+// not queue behind each other, note themselves as the holder, or create
+// anything. It returns at once when no one builds, when the cache is
+// read-only or its filesystem has no working locks.
+func (c Cache) AwaitBuild(id string, timeout time.Duration, onWait func(msg string)) {
+	if c.ReadOnly {
+		return
+	}
+	path := filepath.Join(c.Root, "build", id+".lock")
+	f, err := os.Open(path) // read-only, not created: no file, no build
+	if err != nil {
+		return
+	}
+	l, err := lockOpen(f, path, unix.LOCK_SH, timeout, func() {
+		if onWait != nil {
+			onWait(fmt.Sprintf("waiting for %s, who is building env %s (up to %s)", holder(path), id, timeout))
+		}
+	})
+	if err == nil {
+		l.Release()
+	}
+}
+
 // SolveLock is BuildLock for the one solve of a spec key.
 func (c Cache) SolveLock(specKey string, timeout time.Duration, onWait func(msg string)) (*Flock, error) {
 	return c.lock("spec-"+specKey, "solving spec "+specKey, timeout, onWait)

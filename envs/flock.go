@@ -53,6 +53,12 @@ func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Floc
 	if err != nil {
 		return nil, fmt.Errorf("failed to open lock %s: %w", path, err)
 	}
+	return lockOpen(f, path, how, timeout, onWait)
+}
+
+// lockOpen is lockFile on an open file, which it closes unless it returns
+// the lock.
+func lockOpen(f *os.File, path string, how int, timeout time.Duration, onWait func()) (*Flock, error) {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	waited := false

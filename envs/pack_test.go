@@ -88,11 +88,17 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	// each file's checksum is CRC-32C (RFC 3720 B.4): of "X = 1\n" as a
 	// bitwise implementation of the reflected polynomial 0x82F63B78 gives
 	// it (the same gives e3069283 for "123456789"), and of nothing
+	want := map[string]string{"lib/pkg/mod.py": "55a4bed4", "lib/empty": "00000000"}
 	for _, e := range m.Files {
-		want := map[string]string{"lib/pkg/mod.py": "55a4bed4", "lib/empty": "00000000"}[e.Path]
-		if want != "" && e.CRC32C != want {
-			t.Errorf("%s: crc32c %q, want %q", e.Path, e.CRC32C, want)
+		if w, ok := want[e.Path]; ok {
+			if e.CRC32C != w {
+				t.Errorf("%s: crc32c %q, want %q", e.Path, e.CRC32C, w)
+			}
+			delete(want, e.Path)
 		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not in the manifest: %v", want)
 	}
 	// and Verify reads it: one byte changed, same size and mode
 	os.WriteFile(filepath.Join(dst, "lib", "pkg", "mod.py"), []byte("X = 2\n"), 0o644)

@@ -41,7 +41,8 @@ type Store struct {
 	// senv sbatch submits its job there, so that the pack overlaps the
 	// job's wait in the queue instead of adding to the wait at submit. A
 	// job that starts before the entry is published waits for the lock
-	// (AwaitBuild). Builds that publish nothing (NoPack, local) do not
+	// (AwaitBuild). Builds that publish nothing (NoPack, local) and builds
+	// without a working lock (ErrNoLocks: the job could not wait) do not
 	// call it.
 	Installed func(id string)
 }
@@ -159,9 +160,7 @@ func (s *Store) AwaitBuild(id string) bool {
 	if s.NoPack {
 		return false
 	}
-	if bl, err := s.Cache.BuildLock(id, s.Timeout, s.waitMsg); err == nil {
-		bl.Release()
-	}
+	s.Cache.AwaitBuild(id, s.Timeout, s.waitMsg)
 	return s.Has(id)
 }
 
@@ -247,8 +246,10 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 	}
 	j.Meta.BuildSeconds = time.Since(start).Seconds()
 	if !s.NoPack && !local {
-		if s.Installed != nil {
+		if s.Installed != nil && bl != nil { // a job can wait for this lock
+			h := time.Now()
 			s.Installed(j.ID)
+			start = start.Add(time.Since(h)) // not the build's time
 		}
 		// Publish removes its partial archive on failure: measure before
 		before, _ := StatFS(s.Cache.Root)

@@ -274,7 +274,13 @@ func (h Hook) prestageID(ctx context.Context, jobID, id string) error {
 		return err
 	}
 	wd, _ := os.Getwd()
-	p, err := wrapper.StageCached(ctx, id, wrapper.Options{Config: cfg, Dir: wd, Logf: h.Logf, Progress: h.Progress}, false)
+	o := wrapper.Options{Config: cfg, Dir: wd, Logf: h.Logf, Progress: h.Progress}
+	if ok, err := wrapper.Cached(id, o); err != nil || !ok {
+		// senv sbatch may still be packing it: the job waits for it
+		h.logf("prolog: job %s: env %s is not in the cache yet; the job stages it", jobID, id)
+		return err
+	}
+	p, err := wrapper.StageCached(ctx, id, o, false)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,17 @@ type SbatchArgs struct {
 	Args    []string            // the script's arguments
 }
 
+// Waits reports whether sbatch is told to wait for the job to end (-W,
+// --wait), so that it returns only after the job ran.
+func (a *SbatchArgs) Waits() bool {
+	for _, o := range a.Sbatch {
+		if o == "-W" || o == "--wait" {
+			return true
+		}
+	}
+	return false
+}
+
 // UsageError is a command line ParseSbatchArgs cannot take apart; callers
 // report it as a usage error (exit 2).
 type UsageError struct{ Msg string }

@@ -25,6 +25,16 @@ func StageCached(ctx context.Context, id string, o Options, shared bool) (*Prepa
 	return p, nil
 }
 
+// Cached reports whether env id is staged on this node or published in a
+// cache tier, without waiting for a build.
+func Cached(id string, o Options) (bool, error) {
+	store, err := o.store(false)
+	if err != nil {
+		return false, err
+	}
+	return store.Stage.Ready(id) || store.Has(id), nil
+}
+
 // SharedStageDir is where `stage none` envs are built and run, in the cache.
 func SharedStageDir(cfg *config.Config) string {
 	return filepath.Join(cfg.CacheDir, "v1", "shared")

@@ -100,19 +100,27 @@ func sbatch(c *cli.Context, raw []string) error {
 	}
 	// A build submits the job once the env is installed and packs it while
 	// the job waits in the queue (the job waits for the pack if it starts
-	// first); else the job is submitted here.
+	// first); else the job is submitted here. Not with --wait: sbatch
+	// would hold the build lock until the job, waiting for it, ended.
 	var submitted bool
 	var submitErr error
-	envID, err := prepareForSubmit(c, s, path, a.HasWrap, cfg, func(id string) {
+	installed := func(id string) {
 		submitted, submitErr = true, submitFor(id)
-	})
+		if submitErr == nil {
+			logf("env %s: job submitted; packing the env for it now (if this is interrupted, the job builds the env itself)", id)
+		}
+	}
+	if a.Waits() {
+		installed = nil
+	}
+	envID, err := prepareForSubmit(c, s, path, a.HasWrap, cfg, installed)
 	switch {
 	case submitted && submitErr != nil:
 		return submitErr // the env is published all the same, for the next submit
 	case submitted && err != nil:
-		// queued: its job builds the env itself (the lock is recorded)
-		logf("warning: the job is queued, but publishing its env failed: %v; the job will build the env itself", err)
-		return nil
+		// queued: its job builds the env itself, from the recorded lock
+		return fmt.Errorf("the job is queued, but the env was not published after its install: %w\n"+
+			"hint: the job will build the env itself, unless it fails the same way", err)
 	case submitted:
 		return nil
 	case err != nil:
@@ -123,7 +131,8 @@ func sbatch(c *cli.Context, raw []string) error {
 
 // prepareForSubmit locks the spec on the submit host (no solve in any job)
 // and, with build_at = submit, builds it too; it returns the env ID to pin.
-// installed is called if it builds, between the install and the pack.
+// installed, if not nil, is called if it builds, between the install and
+// the pack.
 func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool, cfg *config.Config, installed func(id string)) (string, error) {
 	if s.Env.Empty() {
 		return "", nil

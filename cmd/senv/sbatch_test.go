@@ -59,8 +59,9 @@ echo 4242
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 		return lines[len(lines)-1]
 	}
-	sbatch := func(pip string) result {
-		return senv(t, "sbatch", "--manager", "uv", "--find-links", wh, "--no-index", "--pip", pip, "--parsable", "--wrap", "alpha-hello")
+	sbatch := func(pip string, opts ...string) result {
+		args := append([]string{"sbatch", "--manager", "uv", "--find-links", wh, "--no-index", "--pip", pip, "--parsable"}, opts...)
+		return senv(t, append(args, "--wrap", "alpha-hello")...)
 	}
 
 	// a build: submitted between the install and the pack
@@ -75,6 +76,9 @@ echo 4242
 	if got, want := lastRecord(), "entries=0 pins=--env-id "+id; got != want {
 		t.Errorf("at submit: %q, want %q (submitted before the env was published, pinning it)", got, want)
 	}
+	if !strings.Contains(string(r.stderr), "job submitted; packing the env for it now") {
+		t.Errorf("senv sbatch did not say it packs after submitting:\n%s", r.stderr)
+	}
 	// a cache hit: nothing to pack, submitted after
 	if r := sbatch("alpha"); r.code != 0 {
 		t.Fatalf("senv sbatch again: exit %d\n%s", r.code, r.stderr)
@@ -82,12 +86,20 @@ echo 4242
 	if got, want := lastRecord(), "entries=1 pins=--env-id "+id; got != want {
 		t.Errorf("at the second submit: %q, want %q", got, want)
 	}
+	// --wait: sbatch returns when the job ends, which would wait for the
+	// pack; so the pack comes first
+	if r := sbatch("gamma", "--wait"); r.code != 0 {
+		t.Fatalf("senv sbatch --wait: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := lastRecord(); !strings.HasPrefix(got, "entries=2 ") {
+		t.Errorf("at submit with --wait: %q, want the env published first (entries=2)", got)
+	}
 	// sbatch refuses: its status, and the env is published all the same
 	t.Setenv("FAIL", "1")
 	if r := sbatch("beta"); r.code != 1 || !strings.Contains(string(r.stderr), "Batch job submission failed") {
 		t.Errorf("senv sbatch with sbatch failing: exit %d, want 1 and sbatch's error\n%s", r.code, r.stderr)
 	}
-	if len(entries()) != 2 {
+	if len(entries()) != 3 {
 		t.Errorf("after a refused submit: entries %q, want beta's env published too", entries())
 	}
 }
