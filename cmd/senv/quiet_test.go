@@ -15,10 +15,11 @@ type fakeExec struct{ argv []string }
 
 func (f *fakeExec) Exec(argv, _ []string) error { f.argv = argv; return nil }
 
-// TestQuiet: -q/--quiet silences the phase lines whether it comes before
-// the command (a global flag) or after it. `senv -q run` printed them: the
-// command's own, unset --quiet flag shadowed the global one.
-func TestQuiet(t *testing.T) {
+// uvWheelhouse makes the test hermetic with the real uv (a CI host must
+// have it) and a stage dir in a temp dir, and writes the standard test
+// wheelhouse; it returns the temp dir and the wheelhouse.
+func uvWheelhouse(t *testing.T) (tmp, wh string) {
+	t.Helper()
 	hermetic(t)
 	uv, err := exec.LookPath("uv")
 	if err != nil {
@@ -27,13 +28,21 @@ func TestQuiet(t *testing.T) {
 		}
 		t.Skip("uv is not installed")
 	}
-	tmp := t.TempDir()
-	wh, err := wheelhouse.BuildAll(filepath.Join(tmp, "wheels"), wheelhouse.Standard)
+	tmp = t.TempDir()
+	wh, err = wheelhouse.BuildAll(filepath.Join(tmp, "wheels"), wheelhouse.Standard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SENV_UV", uv)
 	t.Setenv("SENV_STAGE_DIR", filepath.Join(tmp, "stage"))
+	return tmp, wh
+}
+
+// TestQuiet: -q/--quiet silences the phase lines whether it comes before
+// the command (a global flag) or after it. `senv -q run` printed them: the
+// command's own, unset --quiet flag shadowed the global one.
+func TestQuiet(t *testing.T) {
+	_, wh := uvWheelhouse(t)
 	spec := []string{"--manager", "uv", "--find-links", wh, "--no-index", "--pip", "alpha", "--", "alpha-hello"}
 	old := execer
 	t.Cleanup(func() { execer = old })

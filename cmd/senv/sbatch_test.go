@@ -2,12 +2,9 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/senv-hpc/senv/internal/wheelhouse"
 )
 
 // TestSbatchSubmitsBeforePack_FakeSbatch: with build_at = submit, senv
@@ -17,21 +14,7 @@ import (
 // sbatch (Slurm's real one is in the e2e tests) records whether the cache
 // held the entry when it was called, and which env the script pins.
 func TestSbatchSubmitsBeforePack_FakeSbatch(t *testing.T) {
-	hermetic(t)
-	uv, err := exec.LookPath("uv")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("uv is not installed; CI must have it")
-		}
-		t.Skip("uv is not installed")
-	}
-	tmp := t.TempDir()
-	wh, err := wheelhouse.BuildAll(filepath.Join(tmp, "wheels"), wheelhouse.Standard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SENV_UV", uv)
-	t.Setenv("SENV_STAGE_DIR", filepath.Join(tmp, "stage"))
+	tmp, wh := uvWheelhouse(t)
 	envsDir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "senv", "v1", "envs")
 	record := filepath.Join(tmp, "sbatch.log")
 	bin := filepath.Join(tmp, "bin")
