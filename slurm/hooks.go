@@ -275,10 +275,13 @@ func (h Hook) prestageID(ctx context.Context, jobID, id string) error {
 	}
 	wd, _ := os.Getwd()
 	o := wrapper.Options{Config: cfg, Dir: wd, Logf: h.Logf, Progress: h.Progress}
-	if ok, err := wrapper.Cached(id, o); err != nil || !ok {
-		// senv sbatch may still be packing it: the job waits for it
-		h.logf("prolog: job %s: env %s is not in the cache yet; the job stages it", jobID, id)
+	ok, err := wrapper.Cached(id, o)
+	if err != nil {
 		return err
+	}
+	if !ok { // senv sbatch may still be packing it: the job waits for it
+		h.logf("prolog: job %s: env %s is not in the cache yet; the job stages it", jobID, id)
+		return nil
 	}
 	p, err := wrapper.StageCached(ctx, id, o, false)
 	if err != nil {
