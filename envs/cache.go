@@ -427,11 +427,7 @@ func (c Cache) AwaitBuild(id string, timeout time.Duration, onWait func(msg stri
 	if err != nil {
 		return
 	}
-	l, err := lockOpen(f, path, unix.LOCK_SH, timeout, func() {
-		if onWait != nil {
-			onWait(fmt.Sprintf("waiting for %s, who is building env %s (up to %s)", holder(path), id, timeout))
-		}
-	})
+	l, err := lockOpen(f, path, unix.LOCK_SH, timeout, waitNote(path, "building env "+id, timeout, onWait))
 	if err == nil {
 		l.Release()
 	}
@@ -450,11 +446,7 @@ func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg s
 	if groupShared(c.Root) {
 		shareFile(path) // other members must open it too
 	}
-	l, err := lockFile(path, unix.LOCK_EX, timeout, func() {
-		if onWait != nil {
-			onWait(fmt.Sprintf("waiting for %s, who is %s (up to %s)", holder(path), doing, timeout))
-		}
-	})
+	l, err := lockFile(path, unix.LOCK_EX, timeout, waitNote(path, doing, timeout, onWait))
 	if errors.Is(err, errLockTimeout) {
 		return nil, fmt.Errorf("timed out after %s waiting for %s, who is %s; "+
 			"raise lock_timeout, or if it is stuck, stop it", timeout, holder(path), doing)
@@ -464,6 +456,16 @@ func (c Cache) lock(name, doing string, timeout time.Duration, onWait func(msg s
 	}
 	l.Note()
 	return l, nil
+}
+
+// waitNote is the lock wait's callback: it tells onWait who holds the lock
+// at path and what they are doing.
+func waitNote(path, doing string, timeout time.Duration, onWait func(msg string)) func() {
+	return func() {
+		if onWait != nil {
+			onWait(fmt.Sprintf("waiting for %s, who is %s (up to %s)", holder(path), doing, timeout))
+		}
+	}
 }
 
 // CleanTemp removes leftovers of crashed writers of id. Call it only while

@@ -27,8 +27,10 @@ as it is (--parsable too). Bad directives, an unknown module or a missing
 file exit 2 and nothing is queued.
 
 --build-at submit (default, config build_at) builds the env here, so jobs
-only stage it; --build-at job leaves the build to the first job (one build
-across all of them).
+only stage it: the job is submitted once the env is installed, and senv
+packs and publishes the env while the job is queued (a job that starts
+first waits for it; with sbatch's --wait, senv packs first). --build-at job
+leaves the build to the first job (one build across all of them).
 
 Examples:
    senv sbatch train.sh
