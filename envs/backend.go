@@ -16,6 +16,10 @@ type Backend interface {
 	// exist yet. It runs its tools through r (the spec's modules loaded) and
 	// writes their output to log. On error the caller removes prefix.
 	Create(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error
+	// Compile finishes what Create built: it writes the bytecode of the
+	// Python packages Create installed without it. The build calls it
+	// after Create and Store.Installed, before the env is packed.
+	Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error
 	// Kind is the activation kind of what Create builds: "venv" or "conda".
 	Kind() string
 }

@@ -57,20 +57,21 @@ type Cache struct {
 
 // Meta describes a cache entry, for `senv ls` and for staging.
 type Meta struct {
-	ID           string       `json:"id"`
-	Name         string       `json:"name,omitempty"`
-	Manager      string       `json:"manager"`
-	Kind         string       `json:"kind"`   // activation kind: venv or conda
-	Prefix       string       `json:"prefix"` // the path it was built at (staging elsewhere relocates it)
-	SpecKey      string       `json:"spec_key"`
-	Spec         *solver.Spec `json:"spec,omitempty"`
-	Tool         string       `json:"tool"`
-	Created      time.Time    `json:"created"`
-	BuildSeconds float64      `json:"build_seconds"` // the install alone
-	PackSeconds  float64      `json:"pack_seconds"`  // then Publish: pack, sync
-	Files        int          `json:"files"`
-	Bytes        int64        `json:"bytes"`
-	ArchiveBytes int64        `json:"archive_bytes"`
+	ID             string       `json:"id"`
+	Name           string       `json:"name,omitempty"`
+	Manager        string       `json:"manager"`
+	Kind           string       `json:"kind"`   // activation kind: venv or conda
+	Prefix         string       `json:"prefix"` // the path it was built at (staging elsewhere relocates it)
+	SpecKey        string       `json:"spec_key"`
+	Spec           *solver.Spec `json:"spec,omitempty"`
+	Tool           string       `json:"tool"`
+	Created        time.Time    `json:"created"`
+	BuildSeconds   float64      `json:"build_seconds"`             // the install alone
+	CompileSeconds float64      `json:"compile_seconds,omitempty"` // then the bytecode
+	PackSeconds    float64      `json:"pack_seconds"`              // then Publish: pack, sync
+	Files          int          `json:"files"`
+	Bytes          int64        `json:"bytes"`
+	ArchiveBytes   int64        `json:"archive_bytes"`
 	// Damaged is set by List, never written: why the entry cannot be
 	// used (unreadable metadata, or, with Untrusted, an untrusted owner).
 	Damaged   string `json:"damaged,omitempty"`

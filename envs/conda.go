@@ -25,6 +25,12 @@ func newCondaBackend(manager string, cfg *config.Config) Backend {
 
 func (condaBackend) Kind() string { return "conda" }
 
+// Compile writes the bytecode of the lock's pip part; conda compiled its
+// own packages when it installed them.
+func (condaBackend) Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
+	return compileLocked(ctx, r, l, prefix, log)
+}
+
 func (b condaBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
 	if !strings.HasPrefix(l.Explicit, "@EXPLICIT\n") {
 		return fmt.Errorf("failed to create %s env: the lock has no @EXPLICIT package list (re-lock it with --upgrade)", b.manager)

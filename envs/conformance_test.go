@@ -69,6 +69,12 @@ func buildIn(t *testing.T, cfg *config.Config, env *jobspec.Env, dir string) (*e
 // buildSpec solves and ensures a canonical spec under cfg.
 func buildSpec(t *testing.T, cfg *config.Config, spec *solver.Spec) (*envs.Store, envs.Job, string, envs.Outcome) {
 	t.Helper()
+	return buildSpecWith(t, cfg, spec, nil)
+}
+
+// buildSpecWith is buildSpec with the store's Installed hook set.
+func buildSpecWith(t *testing.T, cfg *config.Config, spec *solver.Spec, installed func(*envs.Store, string)) (*envs.Store, envs.Job, string, envs.Outcome) {
+	t.Helper()
 	ctx := context.Background()
 	lock, err := solver.Solve(ctx, spec, cfg, t.TempDir())
 	if err != nil {
@@ -83,6 +89,9 @@ func buildSpec(t *testing.T, cfg *config.Config, spec *solver.Spec) (*envs.Store
 		t.Fatal(err)
 	}
 	store := &envs.Store{Cache: cache, Stage: stage, Timeout: time.Minute, Logf: t.Logf}
+	if installed != nil {
+		store.Installed = func(id string) { installed(store, id) }
+	}
 	b, err := envs.BackendFor(spec.Manager, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +206,57 @@ func TestBackendConformance(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(filepath.Join(store.Cache.Root, "tmp")); len(left) != 0 {
 				t.Errorf("cache tmp not empty: %v", left)
+			}
+		})
+	}
+}
+
+// TestBytecodeAfterInstalled: with the real pip and uv, the install writes
+// no bytecode, so Store.Installed (where senv sbatch queues the job) comes
+// before the compile; the env the cache holds, staged again, has a current
+// .pyc for each module, so a job imports without compiling.
+func TestBytecodeAfterInstalled(t *testing.T) {
+	wh, err := wheelhouse.BuildAll(t.TempDir(), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range managers(t) {
+		t.Run(m, func(t *testing.T) {
+			cfg := testConfig(t)
+			env := &jobspec.Env{Manager: m, Pip: []string{"alpha"}, FindLinks: []string{wh}, NoIndex: true}
+			spec, err := solver.Canonicalize(env, t.TempDir(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			pycs := func(prefix string) []string {
+				got, _ := filepath.Glob(filepath.Join(prefix, "lib", "*", "site-packages", "[ab]*", "__pycache__", "*.pyc"))
+				return got
+			}
+			store, job, prefix, outcome := buildSpecWith(t, cfg, spec, func(s *envs.Store, id string) {
+				calls++
+				if got := pycs(s.Stage.Prefix(id)); len(got) != 0 {
+					t.Errorf("the install wrote bytecode before Installed: %v", got)
+				}
+			})
+			if outcome != envs.Built || calls != 1 {
+				t.Fatalf("ensure: %s, Installed called %d times; want built, once", outcome, calls)
+			}
+			if removed, err := store.Stage.RemoveUnused(job.ID, nil); !removed || err != nil {
+				t.Fatalf("remove staged env: %v %v", removed, err)
+			}
+			if _, outcome, err := store.Ensure(context.Background(), job); err != nil || outcome != envs.CacheHit {
+				t.Fatalf("ensure from the cache: %s, %v", outcome, err)
+			}
+			py := filepath.Join(prefix, "bin", "python")
+			for _, mod := range []string{"alpha", "beta"} {
+				src := output(t, py, "-c", "import importlib.util; print(importlib.util.find_spec('"+mod+"').origin)")
+				if got := output(t, py, "-c", envs.CurrentPyc, src); got != "current" {
+					t.Errorf("%s from the cache: %s", src, got)
+				}
+			}
+			if got := pycs(prefix); len(got) != 2 {
+				t.Errorf("the cached env holds %v, want one .pyc per module of alpha and beta", got)
 			}
 		})
 	}

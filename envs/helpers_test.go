@@ -20,6 +20,10 @@ type slowBackend struct{}
 
 func (slowBackend) Kind() string { return "venv" }
 
+func (slowBackend) Compile(context.Context, solver.Runner, *solver.Lock, string, io.Writer) error {
+	return nil
+}
+
 func (slowBackend) Create(_ context.Context, _ solver.Runner, _ *solver.Lock, prefix string, _ io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(prefix, "bin"), 0o755); err != nil {
 		return err

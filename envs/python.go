@@ -25,6 +25,12 @@ func (venvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 	return installLocked(ctx, r, l, prefix, "", log)
 }
 
+// Compile writes the bytecode of the locked packages (pip installed them
+// with --no-compile).
+func (venvBackend) Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
+	return compileLocked(ctx, r, l, prefix, log)
+}
+
 // uvBackend builds with `uv venv` and `uv pip install`, copying files out of
 // uv's cache (the env is packed, so links into the cache would be lost).
 type uvBackend struct{ uv string }
@@ -41,6 +47,12 @@ func (b uvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 	return installLocked(ctx, r, l, prefix, b.uv, log)
 }
 
+// Compile writes the bytecode of the locked packages (uv installed them
+// without --compile-bytecode).
+func (uvBackend) Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
+	return compileLocked(ctx, r, l, prefix, log)
+}
+
 // systemSite is the venv option for a lock that sees the base
 // interpreter's packages; both venv and uv venv spell it the same.
 func systemSite(l *solver.Lock) []string {
@@ -55,7 +67,8 @@ func systemSite(l *solver.Lock) []string {
 // lock's pylock.toml when uv names its binary, else with the env's own pip
 // from hashed requirements (--require-hashes) and then the VCS checkouts
 // and source trees, which hash-checking mode refuses. Every backend that
-// installs Python packages (venv, uv, a conda env with a pip part) calls it.
+// installs Python packages (venv, uv, a conda env with a pip part) calls it,
+// and then compileLocked from its Compile: the install writes no bytecode.
 func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix, uv string, log io.Writer) error {
 	python := filepath.Join(prefix, "bin", "python")
 	if uv != "" {
@@ -70,14 +83,14 @@ func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix,
 		}
 		defer os.Remove(lockFile)
 		args := append([]string{uv, "pip", "install", "--quiet", "--python", python,
-			"--link-mode", "copy", "--compile-bytecode"}, l.SourceArgs()...)
+			"--link-mode", "copy"}, l.SourceArgs()...)
 		if err := run(ctx, r, log, append(args, "-r", lockFile)...); err != nil {
 			return fmt.Errorf("failed to install locked packages with uv: %w", err)
 		}
 		return nil
 	}
 	hashed, unhashed := l.Requirements()
-	pip := []string{python, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "--no-input", "--quiet"}
+	pip := []string{python, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check", "--no-input", "--quiet"}
 	for _, step := range []struct {
 		reqs, suffix string
 		flags        []string
@@ -96,6 +109,16 @@ func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix,
 		}
 	}
 	return nil
+}
+
+// compileLocked compiles the env's site-packages once installLocked has
+// installed the lock's Python packages; an env without them (a bare venv,
+// a conda env without a pip part) has nothing to compile.
+func compileLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
+	if len(l.Packages) == 0 {
+		return nil
+	}
+	return compileBytecode(ctx, r, prefix, log)
 }
 
 // writeBeside writes a file the build reads next to prefix (not inside it:

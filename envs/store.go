@@ -33,13 +33,15 @@ type Store struct {
 	// leave it off and pay no shared-filesystem lookup.
 	Publish bool
 	// Progress, when set, is told how long work is going (a terminal shows
-	// a bar): phase "staging" with bytes done/total, phase "building" with
-	// elapsed milliseconds and total 0, and phase "" when the work is over.
+	// a bar): phase "staging" with bytes done/total, phases "building" and
+	// "compiling bytecode" with elapsed milliseconds and total 0, and phase
+	// "" when the work is over.
 	Progress func(phase string, done, total int64)
 	// Installed, when set, is called once a build has installed env id
-	// and before it packs and publishes it, with the build lock held:
-	// senv sbatch submits its job there, so that the pack overlaps the
-	// job's wait in the queue instead of adding to the wait at submit. A
+	// and before it compiles its bytecode, packs and publishes it, with the
+	// build lock held: senv sbatch submits its job there, so that those
+	// overlap the job's wait in the queue instead of adding to the wait at
+	// submit. A
 	// job that starts before the entry is published waits for the lock
 	// (AwaitBuild). Builds that publish nothing (NoPack, local) and builds
 	// without a working lock (ErrNoLocks: the job could not wait) do not
@@ -233,10 +235,7 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 	s.logf("env %s building with %s (%d packages)", j.ID, j.Lock.Tool, j.Lock.PackageCount())
 	start := time.Now()
 	var out bytes.Buffer
-	stop := s.tick("building", start)
-	err = j.Backend.Create(ctx, r, j.Lock, prefix, &out)
-	stop()
-	if err != nil {
+	failed := func(err error) (bool, error) {
 		// before Reset, which frees what the step wrote
 		if se := buildSpaceError(err, out.String(), prefix, scratch.Path); se != nil {
 			err = se
@@ -244,13 +243,29 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 		_ = s.Stage.Reset(j.ID)
 		return false, fmt.Errorf("failed to build env %s: %w%s%s", j.ID, err, tail(out.String(), 30), hintLine(err))
 	}
+	stop := s.tick("building", start)
+	err = j.Backend.Create(ctx, r, j.Lock, prefix, &out)
+	stop()
+	if err != nil {
+		return failed(err)
+	}
 	j.Meta.BuildSeconds = time.Since(start).Seconds()
+	if s.Installed != nil && bl != nil && !s.NoPack { // a job can wait for this lock
+		h := time.Now()
+		s.Installed(j.ID)
+		start = start.Add(time.Since(h)) // not the build's time
+	}
+	// the bytecode after Installed: the job is queued while it compiles
+	c := time.Now()
+	out.Reset()
+	stop = s.tick("compiling bytecode", start)
+	err = j.Backend.Compile(ctx, r, j.Lock, prefix, &out)
+	stop()
+	if err != nil {
+		return failed(err)
+	}
+	j.Meta.CompileSeconds = time.Since(c).Seconds()
 	if !s.NoPack && !local {
-		if s.Installed != nil && bl != nil { // a job can wait for this lock
-			h := time.Now()
-			s.Installed(j.ID)
-			start = start.Add(time.Since(h)) // not the build's time
-		}
 		// Publish removes its partial archive on failure: measure before
 		before, _ := StatFS(s.Cache.Root)
 		m, err := s.Cache.Publish(&j.Meta, j.Lock, prefix)
@@ -261,8 +276,8 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 			}
 			return false, err
 		}
-		s.logf("env %s built in %s (install %.1fs, then pack %.1fs): %d files, %s", j.ID, since(start).Round(100*time.Millisecond),
-			j.Meta.BuildSeconds, j.Meta.PackSeconds, m.Count(), humanBytes(m.Bytes))
+		s.logf("env %s built in %s (install %.1fs, bytecode %.1fs, then pack %.1fs): %d files, %s", j.ID, since(start).Round(100*time.Millisecond),
+			j.Meta.BuildSeconds, j.Meta.CompileSeconds, j.Meta.PackSeconds, m.Count(), humanBytes(m.Bytes))
 		if n, first := binaryEmbeds(m); n > 0 {
 			s.logf("env %s: %d binary file(s), such as %s, embed the build prefix: it stages elsewhere only into a stage dir of at most %d characters",
 				j.ID, n, first, len(filepath.Dir(m.Prefix)))

@@ -28,8 +28,9 @@ file exit 2 and nothing is queued.
 
 --build-at submit (default, config build_at) builds the env here, so jobs
 only stage it: the job is submitted once the env is installed, and senv
-packs and publishes the env while the job is queued (a job that starts
-first waits for it; with sbatch's --wait, senv packs first). --build-at job
+compiles its bytecode, packs and publishes it while the job is queued (a
+job that starts first waits for that; with sbatch's --wait, senv does it
+first). --build-at job
 leaves the build to the first job (one build across all of them).
 
 Examples:
@@ -100,16 +101,16 @@ func sbatch(c *cli.Context, raw []string) error {
 		}
 		return submit(c, a, path, rendered)
 	}
-	// A build submits the job once the env is installed and packs it while
-	// the job waits in the queue (the job waits for the pack if it starts
-	// first); else the job is submitted here. Not with --wait: sbatch
+	// A build submits the job once the env is installed, and compiles and
+	// packs it while the job waits in the queue (the job waits for that if
+	// it starts first); else the job is submitted here. Not with --wait: sbatch
 	// would hold the build lock until the job, waiting for it, ended.
 	var submitted bool
 	var submitErr error
 	installed := func(id string) {
 		submitted, submitErr = true, submitFor(id)
 		if submitErr == nil {
-			logf("env %s: job submitted; packing the env for it now (if this is interrupted, the job builds the env itself)", id)
+			logf("env %s: job submitted; compiling and packing the env for it now (if this is interrupted, the job builds the env itself)", id)
 		}
 	}
 	if a.Waits() {

@@ -59,7 +59,7 @@ echo 4242
 	if got, want := lastRecord(), "entries=0 pins=--env-id "+id; got != want {
 		t.Errorf("at submit: %q, want %q (submitted before the env was published, pinning it)", got, want)
 	}
-	if !strings.Contains(string(r.stderr), "job submitted; packing the env for it now") {
+	if !strings.Contains(string(r.stderr), "job submitted; compiling and packing the env for it now") {
 		t.Errorf("senv sbatch did not say it packs after submitting:\n%s", r.stderr)
 	}
 	// a cache hit: nothing to pack, submitted after
