@@ -66,6 +66,9 @@ func compileBytecode(ctx context.Context, r solver.Runner, prefix string, log io
 		lists[i%workers] = append(append(lists[i%workers], src...), 0)
 	}
 	python := filepath.Join(prefix, "bin", "python")
+	// `python -c` imports from its working directory first: run in the
+	// stage dir, not in the user's, which may hold a py_compile.py
+	r.Dir = filepath.Dir(prefix)
 	errs := make([]error, workers)
 	outs := make([]bytes.Buffer, workers)
 	var wg sync.WaitGroup

@@ -17,8 +17,9 @@ import (
 // venv's site-packages: every .py that compiles gets a current .pyc (on
 // several workers when there are many), a current .pyc is kept, a stale one
 // replaced, code that does not compile and a dangling symlink are passed
-// over as pip and uv pass them over, and nothing outside site-packages is
-// compiled. A .pyc that cannot be written fails the step.
+// over as pip and uv pass them over, nothing outside site-packages is
+// compiled, and a py_compile.py in the working directory is not imported.
+// A .pyc that cannot be written fails the step.
 func TestCompileBytecode(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -69,6 +70,13 @@ func TestCompileBytecode(t *testing.T) {
 	if err := os.WriteFile(outside, []byte("T = 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// the user's working directory may shadow the standard library
+	cwd := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cwd, "py_compile.py"), []byte("raise SystemExit('shadowed')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(cwd)
 
 	var log strings.Builder
 	if err := compileBytecode(context.Background(), solver.Runner{}, prefix, &log); err != nil {
