@@ -437,6 +437,12 @@ class BigEnvCases:
         for name, (_, fstype) in images.items():
             img = r["images"][name]["path"]
             cases[name] = (mounted("mount -t %s -o loop,ro %s %s" % (fstype, q(img), q(mnt)), TORCH_IMPORT), env)
+            # erofs mounts a regular file without a loop device where the kernel has
+            # CONFIG_EROFS_FS_BACKED_BY_FILE (6.12 and later)
+            if fstype == "erofs" and subprocess.run(["sh", "-c", "mount -t erofs -o ro %s %s && umount %s" % (q(img), q(mnt), q(mnt))],
+                                                    stderr=subprocess.DEVNULL).returncode == 0:
+                cases[name + "-file"] = (mounted("mount -t erofs -o ro %s %s" % (q(img), q(mnt)), TORCH_IMPORT), env)
+                own[name + "-file"] = img
             if name == "squashfs-zstd":
                 cases["squashfuse-zstd"] = (mounted("squashfuse %s %s" % (q(img), q(mnt)), TORCH_IMPORT), env)
         cases["senv-mount-first"] = (senv_mounted(["python", "-c", TORCH_IMPORT]), senv_env)  # the node's first: sha256 of the image
@@ -492,10 +498,12 @@ class BigEnvCases:
                  fmt_s(r["senv"]["cpu"]), human_bytes(staged_bytes), "1.00×"],
                 ["import from the staged env (hot, for reference)", r["staged"]["n"], fmt_s(r["staged"]["median"]),
                  fmt_s(r["staged"]["cpu"]), "(staged)", "%.2f×" % (r["staged"]["median"] / r["senv"]["median"])]]
-        for name in list(images) + ["squashfuse-zstd"]:
-            img = r["images"]["squashfs-zstd" if name == "squashfuse-zstd" else name]
-            how = "squashfuse (user-space) " if name == "squashfuse-zstd" else "kernel mount (loop) of "
-            rows.append(["%s%s image (%s, made in %.0f s)" % (how, name.replace("squashfuse-", "squashfs-"), human_bytes(img["bytes"]), img["seconds"]),
+        for name in [n for i in images for n in (i, i + "-file") if n in r] + ["squashfuse-zstd"]:
+            img = r["images"]["squashfs-zstd" if name == "squashfuse-zstd" else name.replace("-file", "")]
+            how = {"squashfuse-zstd": "squashfuse (user-space) "}.get(name, "kernel mount (file-backed, no loop device) of "
+                                                                     if name.endswith("-file") else "kernel mount (loop) of ")
+            rows.append(["%s%s image (%s, made in %.0f s)" % (how, name.replace("squashfuse-", "squashfs-").replace("-file", ""),
+                                                             human_bytes(img["bytes"]), img["seconds"]),
                          r[name]["n"], fmt_s(r[name]["median"]), fmt_s(r[name]["cpu"]), "0 (image on the shared fs)",
                          "%.2f×" % (r[name]["median"] / r["senv"]["median"])])
         rows.append(["mount + umount alone (senv's image, squashfs-lz4)", r["mount-only"]["n"], fmt_s(r["mount-only"]["median"]),
@@ -530,7 +538,7 @@ class BigEnvCases:
         big, small = r["senv-mount-true"]["median"], r["senv-mount-true-small"]["median"]
         self.target("senv mount mode: start cost independent of env size (payload `true`, 5.2 GiB torch vs 0.1 MiB)",
                     "%s vs %s: %.2f×" % (fmt_s(big), fmt_s(small), big / small), "≤ 1.50×", big / small <= 1.5)
-        best = min((r[n]["median"], n) for n in images)
+        best = min((r[n]["median"], n) for i in images for n in (i, i + "-file") if n in r)
         self.target("mounted image (%s): first import torch within 1.2× of a staged one" % best[1],
                     "%.2f× the hot import" % (best[0] / r["staged"]["median"]), "≤ 1.20×", best[0] / r["staged"]["median"] <= 1.2)
 
