@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,25 +20,104 @@ import (
 // bytecodeWorker is the Python program of one compile worker.
 //
 //go:embed bytecode.py
-var bytecodeWorker string
+var bytecodeWorker []byte
 
 // filesPerWorker is the least number of files worth a worker of its own
 // (each costs an interpreter start, about 20 ms).
 const filesPerWorker = 200
 
+// maxWorkers caps the compile workers; 0 is one per CPU this process may
+// use (GOMAXPROCS: the affinity mask and the cgroup's CPU quota). Tests set
+// it.
+var maxWorkers = 0
+
 // compileBytecode writes the .pyc file of every .py file in the env's
 // site-packages (lib/*/site-packages under prefix), with the env's own
-// interpreter run through r, on as many workers as this process may use
-// CPUs. It is what `uv pip install --compile-bytecode` and pip do after an
-// install; senv installs without it and compiles afterwards so that a job
-// can be queued in between (Store.Installed). A file that does not compile
-// is left as source, as pip and uv leave it; a .pyc that cannot be written
-// is an error.
+// interpreter run through r, on up to one worker per usable CPU. It is
+// what `uv pip install --compile-bytecode` and pip do after an install;
+// senv installs without it and compiles afterwards so that a job can be
+// queued in between (Store.Installed). A file that does not compile is
+// passed over, as pip and uv pass it over; a full or broken filesystem is
+// an error (see bytecode.py).
 func compileBytecode(ctx context.Context, r solver.Runner, prefix string, log io.Writer) error {
-	dirs, _ := filepath.Glob(filepath.Join(prefix, "lib", "*", "site-packages"))
+	sources, err := pythonSources(prefix)
+	if err != nil {
+		return fmt.Errorf("failed to compile the env's bytecode: %w", err)
+	}
+	if len(sources) == 0 {
+		return nil
+	}
+	workers := maxWorkers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, (len(sources)+filesPerWorker-1)/filesPerWorker)
+	// the program and the lists in node-local scratch, which the next
+	// build or senv gc sweeps if senv is killed
+	scratch, err := NewScratch("build")
+	if err != nil {
+		return err
+	}
+	defer scratch.Remove()
+	program := filepath.Join(scratch.Path, "bytecode.py")
+	lists := make([][]byte, workers)
+	for i, src := range sources {
+		lists[i%workers] = append(append(lists[i%workers], src...), 0)
+	}
+	argvs := make([][]string, workers)
+	python := filepath.Join(prefix, "bin", "python")
+	err = os.WriteFile(program, bytecodeWorker, 0o600)
+	for i := 0; i < workers && err == nil; i++ {
+		list := filepath.Join(scratch.Path, fmt.Sprintf("files.%d", i))
+		err = os.WriteFile(list, lists[i], 0o600)
+		// -S: no site, so no .pth file of the env runs in the worker
+		argvs[i] = []string{python, "-S", program, list}
+	}
+	if err != nil {
+		return fmt.Errorf("failed to compile the env's bytecode: %w", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, workers)
+	outs := make([]bytes.Buffer, workers)
+	failed := -1 // the first worker to fail; the others are then stopped
+	var once sync.Once
+	var wg sync.WaitGroup
+	for i := range argvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = r.Run(wctx, &outs[i], &outs[i], argvs[i]...); errs[i] != nil {
+				once.Do(func() { failed = i; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("failed to compile the env's bytecode: %w", err)
+	}
+	if failed >= 0 {
+		_, _ = io.Copy(log, &outs[failed])
+		return fmt.Errorf("failed to compile the env's bytecode (%d files, worker %d of %d): %w", len(sources), failed+1, workers, errs[failed])
+	}
+	return nil
+}
+
+// pythonSources lists the .py files (regular, or symlinks to regular
+// files) in prefix's lib/*/site-packages, outside __pycache__.
+func pythonSources(prefix string) ([]string, error) {
+	libs, err := os.ReadDir(filepath.Join(prefix, "lib"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	var sources []string
-	for _, dir := range dirs {
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	for _, lib := range libs {
+		dir := filepath.Join(prefix, "lib", lib.Name(), "site-packages")
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		// the separator: a site-packages that is a symlink is walked too
+		err = filepath.WalkDir(dir+string(filepath.Separator), func(path string, d fs.DirEntry, err error) error {
 			switch {
 			case err != nil:
 				return err
@@ -54,43 +134,8 @@ func compileBytecode(ctx context.Context, r solver.Runner, prefix string, log io
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("failed to compile the env's bytecode: %w", err)
+			return nil, err
 		}
 	}
-	if len(sources) == 0 {
-		return nil
-	}
-	workers := min(runtime.NumCPU(), (len(sources)+filesPerWorker-1)/filesPerWorker)
-	lists := make([][]byte, workers)
-	for i, src := range sources {
-		lists[i%workers] = append(append(lists[i%workers], src...), 0)
-	}
-	python := filepath.Join(prefix, "bin", "python")
-	// `python -c` imports from its working directory first: run in the
-	// stage dir, not in the user's, which may hold a py_compile.py
-	r.Dir = filepath.Dir(prefix)
-	errs := make([]error, workers)
-	outs := make([]bytes.Buffer, workers)
-	var wg sync.WaitGroup
-	for i := range lists {
-		// Next to prefix, not inside it: it must not be packed.
-		list := fmt.Sprintf("%s.bytecode.%d", prefix, i)
-		if err := os.WriteFile(list, lists[i], 0o600); err != nil {
-			return fmt.Errorf("failed to compile the env's bytecode: %w", err)
-		}
-		defer os.Remove(list)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = r.Run(ctx, &outs[i], &outs[i], python, "-c", bytecodeWorker, list)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			_, _ = io.Copy(log, &outs[i])
-			return fmt.Errorf("failed to compile the env's bytecode (%d files) with %s: %w", len(sources), python, err)
-		}
-	}
-	return nil
+	return sources, nil
 }

@@ -14,12 +14,13 @@ import (
 )
 
 // TestCompileBytecode runs the bytecode step with a real interpreter on a
-// venv's site-packages: every .py that compiles gets a current .pyc (on
-// several workers when there are many), a current .pyc is kept, a stale one
-// replaced, code that does not compile and a dangling symlink are passed
-// over as pip and uv pass them over, nothing outside site-packages is
-// compiled, and a py_compile.py in the working directory is not imported.
-// A .pyc that cannot be written fails the step.
+// venv's site-packages: every .py that compiles, and a symlink to one, gets
+// the .pyc a job's import reads, current, on three workers, whatever
+// PYTHONOPTIMIZE and PYTHONPYCACHEPREFIX say; a current .pyc is kept, a
+// stale one replaced; code that does not compile, a dangling symlink and a
+// .pyc that is not a file's to write are passed over as pip and uv pass them
+// over; nothing outside site-packages is compiled, and a py_compile.py in the
+// working directory is not imported.
 func TestCompileBytecode(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -48,9 +49,24 @@ func TestCompileBytecode(t *testing.T) {
 	pyc := func(src string) string {
 		return filepath.Join(filepath.Dir(src), "__pycache__", strings.TrimSuffix(filepath.Base(src), ".py")+"."+tag+".pyc")
 	}
-	const many = 2*filesPerWorker + 50 // more than one worker's share
+	const many = 2*filesPerWorker + 50 // three workers' shares
+	saved := maxWorkers
+	maxWorkers = 4
+	t.Cleanup(func() { maxWorkers = saved })
+	var modules []string
 	for i := range many {
-		write(fmt.Sprintf("pkg/m%d.py", i), fmt.Sprintf("X = %d\n", i))
+		modules = append(modules, write(fmt.Sprintf("pkg/m%d.py", i), fmt.Sprintf("X = %d\n", i)))
+	}
+	real := write("other/real.py", "R = 1\n")
+	link := filepath.Join(site[0], "pkg", "link.py")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	modules = append(modules, real, link)
+	// not a file's to write: its __pycache__ is a file
+	odd := write("odd/__init__.py", "O = 1\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(odd), "__pycache__"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	init := write("pkg/__init__.py", "X = 1\n")
 	old := write("pkg/py2.py", "print \"vendored Python 2\"\n")
@@ -77,15 +93,19 @@ func TestCompileBytecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(cwd)
+	// what a user's environment may hold; a job's import reads neither
+	t.Setenv("PYTHONOPTIMIZE", "1")
+	t.Setenv("PYTHONPYCACHEPREFIX", filepath.Join(cwd, "pycache"))
+	t.Setenv("SOURCE_DATE_EPOCH", "")
 
 	var log strings.Builder
 	if err := compileBytecode(context.Background(), solver.Runner{}, prefix, &log); err != nil {
 		t.Fatalf("compileBytecode: %v\n%s", err, log.String())
 	}
-	for _, src := range []string{init, filepath.Join(site[0], "pkg", "m0.py"), filepath.Join(site[0], "pkg", fmt.Sprintf("m%d.py", many-1))} {
-		if got := runOut(t, filepath.Join(prefix, "bin", "python"), "-c", currentPyc, src); got != "current\n" {
-			t.Errorf("%s: %s", src, got)
-		}
+	check := exec.Command(filepath.Join(prefix, "bin", "python"), append([]string{"-c", currentPyc, init}, modules...)...)
+	check.Env = append(os.Environ(), "PYTHONOPTIMIZE=", "PYTHONPYCACHEPREFIX=")
+	if out, err := check.CombinedOutput(); err != nil || string(out) != "current\n" {
+		t.Errorf("the modules' .pyc files (%v): %s", err, out)
 	}
 	if fi, err := os.Stat(pyc(kept)); err != nil || !fi.ModTime().Equal(past) {
 		t.Errorf("the current .pyc of kept.py was rewritten (or lost: %v)", err)
@@ -98,30 +118,65 @@ func TestCompileBytecode(t *testing.T) {
 			t.Errorf("%s was written", p)
 		}
 	}
-
-	// a .pyc that cannot be written: __pycache__ is a file
-	bad := write("broken/__init__.py", "B = 1\n")
-	if err := os.WriteFile(filepath.Join(filepath.Dir(bad), "__pycache__"), nil, 0o644); err != nil {
-		t.Fatal(err)
+	if left, _ := filepath.Glob(filepath.Join(cwd, "pycache", "*")); len(left) != 0 {
+		t.Errorf("PYTHONPYCACHEPREFIX was followed: %v", left)
 	}
-	log.Reset()
-	err = compileBytecode(context.Background(), solver.Runner{}, prefix, &log)
-	if err == nil || !strings.Contains(err.Error(), "failed to compile the env's bytecode") || !strings.Contains(log.String(), "__pycache__") {
-		t.Errorf("unwritable .pyc: err %v, output %q; want the step to fail naming the path", err, log.String())
-	}
-	if left, _ := filepath.Glob(prefix + ".bytecode.*"); len(left) != 0 {
-		t.Errorf("worker lists left beside the env: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(site[0], "pkg", "__pycache__", "*.opt-1.pyc")); len(left) != 0 {
+		t.Errorf("PYTHONOPTIMIZE was followed: %v", left)
 	}
 }
 
-// currentPyc prints "current" when the .pyc of source file argv[1] holds
-// its mtime and size, as Python's import checks them.
+// TestCompileBytecodeFullDisk_Root: a filesystem out of room fails the
+// step, naming the .pyc (a tmpfs of 1 MiB, mounted as root; pip and uv
+// would have shipped the env without its bytecode, exit 0).
+func TestCompileBytecodeFullDisk_Root(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root: this test must run")
+		}
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	prefix := filepath.Join(dir, "env")
+	if out, err := exec.Command("python3", "-m", "venv", "--without-pip", prefix).CombinedOutput(); err != nil {
+		t.Fatalf("venv: %v\n%s", err, out)
+	}
+	site, _ := filepath.Glob(filepath.Join(prefix, "lib", "*", "site-packages"))
+	if len(site) != 1 {
+		t.Fatalf("site-packages: %v", site)
+	}
+	src := filepath.Join(site[0], "big.py")
+	// a module whose .pyc (its constants) needs more room than is left
+	if err := os.WriteFile(src, []byte(fmt.Sprintf("S = %q\n", strings.Repeat("x", 400<<10))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fill, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fill.Write(make([]byte, 1<<20)) // until ENOSPC
+	fill.Close()
+	var log strings.Builder
+	err = compileBytecode(context.Background(), solver.Runner{}, prefix, &log)
+	if err == nil || !strings.Contains(log.String(), "senv: cannot write") || !strings.Contains(log.String(), "big.") {
+		t.Errorf("full disk: err %v, output %q; want the step to fail naming the .pyc", err, log.String())
+	}
+}
+
+// currentPyc prints "current" when the .pyc of every source file named in
+// argv holds its mtime and size, as Python's import checks them.
 const currentPyc = `import importlib.util, os, sys
-src = sys.argv[1]
-h = open(importlib.util.cache_from_source(src), "rb").read(16)
-st = os.stat(src)
-ok = h[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(h[8:12], "little") == int(st.st_mtime) and int.from_bytes(h[12:16], "little") == st.st_size
-print("current" if ok else "not current: %r" % h)`
+bad = []
+for src in sys.argv[1:]:
+    h = open(importlib.util.cache_from_source(src), "rb").read(16)
+    st = os.stat(src)
+    if not (h[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(h[8:12], "little") == int(st.st_mtime) and int.from_bytes(h[12:16], "little") == st.st_size):
+        bad.append("%s: %r" % (src, h))
+print("\n".join(bad) if bad else "current")`
 
 func runOut(t *testing.T, argv ...string) string {
 	t.Helper()

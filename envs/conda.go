@@ -25,8 +25,9 @@ func newCondaBackend(manager string, cfg *config.Config) Backend {
 
 func (condaBackend) Kind() string { return "conda" }
 
-// Compile writes the bytecode of the lock's pip part; conda compiled its
-// own packages when it installed them.
+// Compile writes the bytecode of the lock's pip part. conda compiled its
+// own packages when it installed them: their .pyc files are current, and
+// the step keeps them.
 func (condaBackend) Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
 	return compileLocked(ctx, r, l, prefix, log)
 }

@@ -212,7 +212,7 @@ func TestBackendConformance(t *testing.T) {
 }
 
 // TestBytecodeAfterInstalled: with the real pip and uv, the install writes
-// no bytecode, so Store.Installed (where senv sbatch queues the job) comes
+// no bytecode (even with UV_COMPILE_BYTECODE=1), so Store.Installed (where senv sbatch queues the job) comes
 // before the compile; the env the cache holds, staged again, has a current
 // .pyc for each module, so a job imports without compiling.
 func TestBytecodeAfterInstalled(t *testing.T) {
@@ -222,6 +222,8 @@ func TestBytecodeAfterInstalled(t *testing.T) {
 	}
 	for _, m := range managers(t) {
 		t.Run(m, func(t *testing.T) {
+			t.Setenv("UV_COMPILE_BYTECODE", "1") // a user's setting: the install still compiles nothing
+			t.Setenv("SOURCE_DATE_EPOCH", "")
 			cfg := testConfig(t)
 			env := &jobspec.Env{Manager: m, Pip: []string{"alpha"}, FindLinks: []string{wh}, NoIndex: true}
 			spec, err := solver.Canonicalize(env, t.TempDir(), cfg)

@@ -48,7 +48,7 @@ func (b uvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, 
 }
 
 // Compile writes the bytecode of the locked packages (uv installed them
-// without --compile-bytecode).
+// with --no-compile-bytecode, whatever UV_COMPILE_BYTECODE or uv.toml say).
 func (uvBackend) Compile(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
 	return compileLocked(ctx, r, l, prefix, log)
 }
@@ -83,7 +83,10 @@ func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix,
 		}
 		defer os.Remove(lockFile)
 		args := append([]string{uv, "pip", "install", "--quiet", "--python", python,
-			"--link-mode", "copy"}, l.SourceArgs()...)
+			"--link-mode", "copy", "--no-compile-bytecode"}, l.SourceArgs()...)
+		// the bytecode is a step of its own (Compile): UV_COMPILE_BYTECODE
+		// would clash with the flag, which beats a uv.toml
+		r.Unset = append(r.Unset[:len(r.Unset):len(r.Unset)], "UV_COMPILE_BYTECODE")
 		if err := run(ctx, r, log, append(args, "-r", lockFile)...); err != nil {
 			return fmt.Errorf("failed to install locked packages with uv: %w", err)
 		}

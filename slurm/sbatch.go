@@ -22,18 +22,13 @@ type SbatchArgs struct {
 	HasWrap bool                // --wrap was given (CMD may be "")
 	Script  string              // the script, "" with --wrap
 	Args    []string            // the script's arguments
+	wait    bool                // -W or --wait, alone or in a group such as -HW
 }
 
 // Waits reports whether sbatch is told to wait for the job to end (-W,
-// --wait), so that it returns only after the job ran.
-func (a *SbatchArgs) Waits() bool {
-	for _, o := range a.Sbatch {
-		if o == "-W" || o == "--wait" {
-			return true
-		}
-	}
-	return false
-}
+// --wait, or W in a group of short options such as -HW), so that it
+// returns only after the job ran.
+func (a *SbatchArgs) Waits() bool { return a.wait }
 
 // UsageError is a command line ParseSbatchArgs cannot take apart; callers
 // report it as a usage error (exit 2).
@@ -50,6 +45,30 @@ var sbatchNoArg = map[string]bool{
 	"--ignore-pbs": true, "--exclusive": true, "--get-user-env": true, "--reboot": true, "--no-requeue-on-fail": true,
 	// options whose argument is optional take it only as --opt=value
 	"--nice": true, "--propagate": true, "--oom-kill-step": true,
+}
+
+// sbatchShortNoArg are the letters of sbatch's short options that take no
+// value (its getopt string, the same from Slurm 22.05 to 26.05). -k's value
+// is optional and only ever attached (-kVALUE); every other letter takes
+// one.
+const sbatchShortNoArg = "HOQVWhsv"
+
+// shortGroup reads a group of short options, such as HW of -HW or Hp of
+// -Hp debug, as getopt does: whether it holds -W, and whether its last
+// option takes the next argument as its value.
+func shortGroup(group string) (wait, takesNext bool) {
+	for i := 0; i < len(group); i++ {
+		c := group[i]
+		switch {
+		case strings.IndexByte(sbatchShortNoArg, c) >= 0:
+			wait = wait || c == 'W'
+		case c == 'k':
+			return wait, false // the rest is its value
+		default:
+			return wait, i == len(group)-1 // the rest is its value, or the next argument
+		}
+	}
+	return wait, false
 }
 
 // ParseSbatchArgs separates senv's flags from sbatch's and finds the script:
@@ -100,6 +119,14 @@ func ParseSbatchArgs(args []string) (*SbatchArgs, error) {
 		case strings.HasPrefix(arg, "-") && len(arg) > 1:
 			a.Sbatch = append(a.Sbatch, arg)
 			takesValue := !sbatchNoArg[name] && !hasValue && (strings.HasPrefix(arg, "--") || len(arg) == 2)
+			switch {
+			case name == "--wait" || arg == "-W":
+				a.wait = true
+			case !strings.HasPrefix(arg, "--") && len(arg) > 2:
+				var wait bool
+				wait, takesValue = shortGroup(arg[1:])
+				a.wait = a.wait || wait
+			}
 			if takesValue && i+1 < len(args) {
 				i++
 				a.Sbatch = append(a.Sbatch, args[i])

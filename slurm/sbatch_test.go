@@ -14,6 +14,7 @@ func TestParseSbatchArgs(t *testing.T) {
 		script, wrap string
 		scriptArgs   []string
 		buildAt      string
+		waits        bool
 	}{
 		{args: "job.sh", script: "job.sh"},
 		{args: "--pip numpy -N 2 --time 1:00:00 job.sh --epochs 3", sbatch: []string{"-N", "2", "--time", "1:00:00"},
@@ -25,6 +26,16 @@ func TestParseSbatchArgs(t *testing.T) {
 			env: []string{"no-index=", "find-links=/w"}, script: "job.sh"},
 		{args: "--build-at job --pip x --wrap hostname", env: []string{"pip=x"}, wrap: "hostname", buildAt: "job"},
 		{args: "-- job.sh a", script: "job.sh", scriptArgs: []string{"a"}},
+		// groups of short options, as sbatch's getopt reads them
+		{args: "-W job.sh", sbatch: []string{"-W"}, script: "job.sh", waits: true},
+		{args: "--wait --wrap true", sbatch: []string{"--wait"}, wrap: "true", waits: true},
+		{args: "-HW job.sh", sbatch: []string{"-HW"}, script: "job.sh", waits: true},
+		{args: "-vWp debug job.sh", sbatch: []string{"-vWp", "debug"}, script: "job.sh", waits: true},
+		{args: "-Hp debug job.sh", sbatch: []string{"-Hp", "debug"}, script: "job.sh"},
+		{args: "-pW job.sh", sbatch: []string{"-pW"}, script: "job.sh"},        // W is -p's value
+		{args: "-kW job.sh", sbatch: []string{"-kW"}, script: "job.sh"},        // W is -k's optional value
+		{args: "-J -W job.sh", sbatch: []string{"-J", "-W"}, script: "job.sh"}, // -W is -J's value
+		{args: "job.sh -W", script: "job.sh", scriptArgs: []string{"-W"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.args, func(t *testing.T) {
@@ -37,8 +48,8 @@ func TestParseSbatchArgs(t *testing.T) {
 				env = append(env, d.Key+"="+strings.Join(d.Values, " "))
 			}
 			if !same(a.Sbatch, tc.sbatch) || !same(env, tc.env) || a.Script != tc.script ||
-				a.Wrap != tc.wrap || !same(a.Args, tc.scriptArgs) || a.BuildAt != tc.buildAt {
-				t.Errorf("got sbatch %q env %q script %q args %q wrap %q build-at %q", a.Sbatch, env, a.Script, a.Args, a.Wrap, a.BuildAt)
+				a.Wrap != tc.wrap || !same(a.Args, tc.scriptArgs) || a.BuildAt != tc.buildAt || a.Waits() != tc.waits {
+				t.Errorf("got sbatch %q env %q script %q args %q wrap %q build-at %q waits %v", a.Sbatch, env, a.Script, a.Args, a.Wrap, a.BuildAt, a.Waits())
 			}
 		})
 	}

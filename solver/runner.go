@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ type Runner struct {
 	ModuleInit []string
 	Modules    []string
 	Env        []string // extra NAME=VALUE, appended to the process environment
+	Unset      []string // NAMEs removed from the process environment
 	// Hold are open files every tool inherits (as fd 3 and up), so that a
 	// flock on one stays held until the tool and its supervisor are gone,
 	// not only senv. The build passes its stage lock: the next builder then
@@ -55,7 +57,7 @@ func (r Runner) command(ctx context.Context, argv ...string) (*exec.Cmd, error) 
 	}
 	argv = templates.Supervise(argv...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.Env = append(withoutVars(os.Environ(), r.Unset), r.Env...)
 	cmd.Dir = r.Dir
 	cmd.ExtraFiles = r.Hold
 	// SIGTERM, not SIGKILL: the supervisor must live to kill the group (a
@@ -64,6 +66,21 @@ func (r Runner) command(ctx context.Context, argv ...string) (*exec.Cmd, error) 
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = waitDelay
 	return cmd, nil
+}
+
+// withoutVars is environ without the variables named in names.
+func withoutVars(environ, names []string) []string {
+	if len(names) == 0 {
+		return environ
+	}
+	var kept []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }
 
 // runLocked runs cmd to completion on one locked OS thread, then kills

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -136,5 +137,20 @@ func TestRunnerModules(t *testing.T) {
 	if _, err := r.Output(context.Background(), "/bin/sh", "-c", "echo oops >&2; exit 3"); err == nil ||
 		!strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "    oops") {
 		t.Errorf("a failing tool: %v, want its status and stderr", err)
+	}
+}
+
+// TestRunnerUnset: a variable named in Unset is not in the tool's
+// environment, the others are, and Env still adds its own.
+func TestRunnerUnset(t *testing.T) {
+	t.Setenv("SENV_TEST_DROP", "1")
+	t.Setenv("SENV_TEST_KEEP", "2")
+	var out bytes.Buffer
+	r := Runner{Unset: []string{"SENV_TEST_DROP"}, Env: []string{"SENV_TEST_ADD=3"}}
+	if err := r.Run(context.Background(), &out, &out, "sh", "-c", `echo "${SENV_TEST_DROP-unset} $SENV_TEST_KEEP $SENV_TEST_ADD"`); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "unset 2 3" {
+		t.Errorf("the tool saw %q, want \"unset 2 3\"", got)
 	}
 }
