@@ -41,9 +41,8 @@ type Store struct {
 	// and before it compiles its bytecode, packs and publishes it, with the
 	// build lock held: senv sbatch submits its job there, so that those
 	// overlap the job's wait in the queue instead of adding to the wait at
-	// submit. A
-	// job that starts before the entry is published waits for the lock
-	// (AwaitBuild). Builds that publish nothing (NoPack, local) and builds
+	// submit. A job that starts before the entry is published waits for the
+	// lock (AwaitBuild). Builds that publish nothing (NoPack, local) and builds
 	// without a working lock (ErrNoLocks: the job could not wait) do not
 	// call it.
 	Installed func(id string)
