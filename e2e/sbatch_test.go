@@ -118,6 +118,13 @@ func TestSbatchWrap(t *testing.T) {
 				"-D", f.Dir, "-o", out, "--wrap", show+importAlpha+"; alpha-hello")
 			return id
 		}},
+		// a group of short options, as sbatch's getopt reads it: -W (wait for the
+		// job, so senv packs before it submits) and -D taking the next argument
+		{"senv sbatch -WD DIR --wrap", func(t *testing.T, f *fixture, out string) string {
+			id, _ := f.sbatch(t, "--pip", "alpha", "--find-links", f.Wheels, "--no-index",
+				"-WD", f.Dir, "-o", out, "--wrap", show+importAlpha+"; alpha-hello")
+			return id
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
