@@ -2,6 +2,7 @@ package envs_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,6 +260,44 @@ func TestBytecodeAfterInstalled(t *testing.T) {
 			}
 			if got := pycs(prefix); len(got) != 2 {
 				t.Errorf("the cached env holds %v, want one .pyc per module of alpha and beta", got)
+			}
+		})
+	}
+}
+
+// TestBuildIgnoresWorkingDirModules: senv solves and builds in the user's
+// working directory (relative paths in a spec are relative to it). One
+// holding typing.py, shutil.py, email.py, platform.py and logging.py, each
+// exiting 3 when imported, changes nothing: real pip, venv and uv import
+// none of them, and the env has its packages. Before solver.PythonModule
+// the venv build failed (`python -m venv` ran that logging.py) and the uv
+// build ran it too (`python -m pip config list`, in the solve).
+func TestBuildIgnoresWorkingDirModules(t *testing.T) {
+	wh, err := wheelhouse.BuildAll(t.TempDir(), wheelhouse.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, m := range []string{"typing", "shutil", "platform", "email", "logging"} {
+		body := fmt.Sprintf("open(%q, 'w').close()\nraise SystemExit(3)\n", filepath.Join(dir, "HIT-"+m))
+		if err := os.WriteFile(filepath.Join(dir, m+".py"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	for _, m := range managers(t) {
+		t.Run(m, func(t *testing.T) {
+			cfg := testConfig(t)
+			_, _, prefix, outcome := build(t, cfg, &jobspec.Env{Manager: m, Pip: []string{"alpha"}, FindLinks: []string{wh}, NoIndex: true})
+			if outcome != envs.Built {
+				t.Fatalf("ensure: %s, want built", outcome)
+			}
+			if got, _ := filepath.Glob(filepath.Join(dir, "HIT-*")); len(got) != 0 {
+				t.Errorf("the build imported from the working directory: %v", got)
+			}
+			py := filepath.Join(prefix, "bin", "python")
+			if out, err := exec.Command(py, "-c", "import alpha, beta").CombinedOutput(); err != nil {
+				t.Errorf("the env lacks its packages: %v\n%s", err, out)
 			}
 		})
 	}

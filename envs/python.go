@@ -16,7 +16,7 @@ type venvBackend struct{}
 func (venvBackend) Kind() string { return "venv" }
 
 func (venvBackend) Create(ctx context.Context, r solver.Runner, l *solver.Lock, prefix string, log io.Writer) error {
-	if err := run(ctx, r, log, append([]string{l.Python, "-m", "venv"}, append(systemSite(l), prefix)...)...); err != nil {
+	if err := run(ctx, r, log, solver.PythonModule(l.Python, "venv", append(systemSite(l), prefix)...)...); err != nil {
 		return fmt.Errorf("failed to create venv: %w", err)
 	}
 	if len(l.Packages) == 0 {
@@ -93,7 +93,7 @@ func installLocked(ctx context.Context, r solver.Runner, l *solver.Lock, prefix,
 		return nil
 	}
 	hashed, unhashed := l.Requirements()
-	pip := []string{python, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check", "--no-input", "--quiet"}
+	pip := solver.PythonModule(python, "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check", "--no-input", "--quiet")
 	for _, step := range []struct {
 		reqs, suffix string
 		flags        []string

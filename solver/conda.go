@@ -134,7 +134,7 @@ func solveCondaPip(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.
 		return fmt.Errorf("failed to create the conda part of the env to solve its pip packages: %w", err)
 	}
 	l.Python = filepath.Join(prefix, "bin", "python")
-	out, err := r.Output(ctx, l.Python, "-c", "import platform; print(platform.python_version())")
+	out, err := r.Output(ctx, PythonCode(l.Python, "import platform; print(platform.python_version())")...)
 	if err != nil {
 		return fmt.Errorf("failed to run the env's python for its pip packages (add python to the conda packages): %w", err)
 	}

@@ -137,7 +137,7 @@ func appendNew(list []string, vals ...string) []string {
 // l.Python with the spec's modules loaded, or nil when that interpreter has
 // no pip (then nothing of pip's applies to it either).
 func pipConfigFor(ctx context.Context, l *Lock, r Runner) map[string]string {
-	out, err := r.Output(ctx, l.Python, "-m", "pip", "config", "list")
+	out, err := r.Output(ctx, PythonModule(l.Python, "pip", "config", "list")...)
 	if err != nil {
 		return nil
 	}

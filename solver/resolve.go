@@ -39,15 +39,15 @@ func Interpreter(ctx context.Context, s *Spec, r Runner, uv string) (path, versi
 	if interp == "" {
 		return "", "", fmt.Errorf("failed to find a python that satisfies %q on PATH or among uv's interpreters", s.Python)
 	}
-	query := []string{"-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"}
-	out, err := r.Output(ctx, append([]string{interp}, query...)...)
+	query := "print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"
+	out, err := r.Output(ctx, PythonCode(interp, query)...)
 	for _, next := range s.candidates {
 		if err == nil {
 			break
 		}
 		if next != interp {
 			interp = next
-			out, err = r.Output(ctx, append([]string{interp}, query...)...)
+			out, err = r.Output(ctx, PythonCode(interp, query)...)
 		}
 	}
 	if err != nil {
@@ -184,8 +184,8 @@ func SolvePython(ctx context.Context, l *Lock, s *Spec, r Runner, cfg *config.Co
 // loaded, already has: the distributions on its sys.path (its own
 // site-packages and what modules add through PYTHONPATH).
 func (l *Lock) findProvided(ctx context.Context, r Runner) error {
-	out, err := r.Output(ctx, l.Python, "-c", "import importlib.metadata as m\n"+
-		"for d in m.distributions():\n    n = d.metadata['Name']\n    n and print(n + '==' + d.version)")
+	out, err := r.Output(ctx, PythonCode(l.Python, "import importlib.metadata as m\n"+
+		"for d in m.distributions():\n    n = d.metadata['Name']\n    n and print(n + '==' + d.version)")...)
 	if err != nil {
 		return fmt.Errorf("failed to list the packages %s provides: %w", l.Python, err)
 	}
@@ -234,7 +234,7 @@ func (l *Lock) dropProject(p *Project) {
 // uv for the uv manager, else the base interpreter's pip.
 func (l *Lock) setPythonTool(ctx context.Context, r Runner, uv string) error {
 	if l.Manager == "venv" {
-		ver, err := r.Output(ctx, l.Python, "-m", "pip", "--version")
+		ver, err := r.Output(ctx, PythonModule(l.Python, "pip", "--version")...)
 		if err != nil {
 			return fmt.Errorf("failed to run pip for %s (the venv manager needs pip in the base interpreter; try `#ENV manager uv`): %w", l.Python, err)
 		}
@@ -299,7 +299,7 @@ type pipReport struct {
 
 func solvePip(ctx context.Context, l *Lock, r Runner, reqs, tmp string) error {
 	report := filepath.Join(tmp, "report.json")
-	args := []string{l.Python, "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check", "--report", report}
+	args := PythonModule(l.Python, "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check", "--report", report)
 	if !l.SystemSite {
 		// the env starts empty; with system site packages, what the base
 		// interpreter has satisfies requirements, as it will in the env
