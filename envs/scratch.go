@@ -3,10 +3,12 @@ package envs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +16,7 @@ import (
 // scratchKinds are the kinds of scratch dir: TMPDIR/senv-KIND-*. Only
 // NewScratch makes dirs with these names, so only those are swept (senv
 // sbatch's dirs, for one, hold no lock and must not look abandoned).
-var scratchKinds = []string{"solve", "build"}
+var scratchKinds = []string{"solve", "build", "image"}
 
 // Scratch is a temporary directory of a running senv: a solve's or a
 // build's, and its tools' (TMPDIR points into it). Its owner holds an
@@ -27,32 +29,52 @@ type Scratch struct {
 }
 
 // NewScratch removes the scratch dirs of this user whose owners are gone,
-// then creates one of kind ("solve" or "build") in os.TempDir().
+// then creates one of kind ("solve", "build" or "image") in os.TempDir().
+//
+// A dir is locked before it gets its sweepable name: it is made as
+// .senv-new-KIND-*, locked, then renamed (the lock is on the inode, so it
+// moves with it). A sweeper therefore never finds a senv-KIND-* dir that
+// is new and not yet locked; before, concurrent builds in one process took
+// each other's fresh dirs until one gave up.
 func NewScratch(kind string) (*Scratch, error) {
 	SweepScratch()
-	// A sweeper may take the lock between Mkdir and Flock and remove the
-	// new dir: then the lock is on a removed dir, and we try again.
+	tmp := os.TempDir()
 	for attempt := 0; attempt < 3; attempt++ {
-		dir, err := os.MkdirTemp("", "senv-"+kind+"-")
+		fresh, err := os.MkdirTemp(tmp, newPrefix+kind+"-")
 		if err != nil {
 			return nil, fmt.Errorf("failed to create %s dir: %w", kind, err)
 		}
-		f, err := os.Open(dir)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
+		f, err := os.Open(fresh)
 		if err != nil {
+			os.Remove(fresh)
 			return nil, fmt.Errorf("failed to create %s dir: %w", kind, err)
 		}
 		// no working locks: the dir is then never swept, only removed by us
-		_ = flock(dir, int(f.Fd()), unix.LOCK_EX)
-		if sameFile(f, dir) {
-			return &Scratch{Path: dir, f: f}, nil
+		_ = flock(fresh, int(f.Fd()), unix.LOCK_EX)
+		dir := filepath.Join(tmp, "senv-"+kind+"-"+strings.TrimPrefix(filepath.Base(fresh), newPrefix+kind+"-"))
+		err = renameNoReplace(fresh, dir)
+		if errors.Is(err, fs.ErrExist) { // the name is taken: draw another
+			f.Close()
+			os.Remove(fresh)
+			continue
 		}
-		f.Close()
+		if err != nil {
+			f.Close()
+			os.Remove(fresh)
+			return nil, fmt.Errorf("failed to create %s dir: %w", kind, err)
+		}
+		return &Scratch{Path: dir, f: f}, nil
 	}
-	return nil, fmt.Errorf("failed to create %s dir: removed by another senv three times", kind)
+	return nil, fmt.Errorf("failed to create %s dir in %s: three names taken", kind, tmp)
 }
+
+// newPrefix names a scratch dir that is not locked yet; the sweep leaves
+// it alone unless it is older than newGrace (its maker died before the
+// rename, which takes microseconds).
+const (
+	newPrefix = ".senv-new-"
+	newGrace  = time.Minute
+)
 
 // Remove removes the scratch dir, then releases it. Safe on nil.
 func (s *Scratch) Remove() {
@@ -71,23 +93,30 @@ func SweepScratch() {
 		return
 	}
 	for _, e := range ents {
+		name := e.Name()
 		for _, kind := range scratchKinds {
-			if strings.HasPrefix(e.Name(), "senv-"+kind+"-") {
-				sweepOne(filepath.Join(os.TempDir(), e.Name()))
+			switch {
+			case strings.HasPrefix(name, "senv-"+kind+"-"):
+				sweepOne(filepath.Join(os.TempDir(), name), 0)
+			case strings.HasPrefix(name, newPrefix+kind+"-"):
+				sweepOne(filepath.Join(os.TempDir(), name), newGrace)
 			}
 		}
 	}
 }
 
-// sweepOne removes dir if it is a real directory of ours that nobody has
-// locked. TMPDIR is often sticky /tmp: another user may have planted a
+// sweepOne removes dir if it is a real directory of ours, at least minAge
+// old, that nobody has locked. TMPDIR is often sticky /tmp: another user may have planted a
 // symlink or a dir of the name, and neither is followed or touched.
-func sweepOne(dir string) {
+func sweepOne(dir string, minAge time.Duration) {
 	info, err := os.Lstat(dir)
 	if err != nil || !info.IsDir() {
 		return
 	}
 	if st, ok := info.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		return
+	}
+	if time.Since(info.ModTime()) < minAge {
 		return
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

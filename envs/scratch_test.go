@@ -1,9 +1,12 @@
 package envs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestSweepScratch: the sweep removes the scratch dirs of owners that are
@@ -44,6 +47,25 @@ func TestSweepScratch(t *testing.T) {
 			}
 			return dir
 		}},
+		{name: "image owner gone", wantGone: true, make: func(t *testing.T, tmp string) string {
+			s := newScratch(t, "image")
+			s.f.Close()
+			return s.Path
+		}},
+		{name: "not yet locked, new", make: func(t *testing.T, tmp string) string {
+			dir := filepath.Join(tmp, newPrefix+"build-123")
+			mkdir(t, dir)
+			return dir
+		}},
+		{name: "not yet locked, maker died", wantGone: true, make: func(t *testing.T, tmp string) string {
+			dir := filepath.Join(tmp, newPrefix+"build-456")
+			mkdir(t, dir)
+			old := time.Now().Add(-2 * newGrace)
+			if err := os.Chtimes(dir, old, old); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
 		{name: "not a scratch name", make: func(t *testing.T, tmp string) string {
 			dir := filepath.Join(tmp, "senv-sbatch-123")
 			mkdir(t, dir)
@@ -61,6 +83,68 @@ func TestSweepScratch(t *testing.T) {
 				t.Errorf("%s gone after the sweep: %v, want %v", path, gone, tc.wantGone)
 			}
 		})
+	}
+}
+
+// TestNewScratchRacesSweeps: scratch dirs made while other goroutines
+// sweep are never taken from their makers. Before the dir was locked under
+// a name the sweep skips, a sweeper could lock and remove a dir between its
+// Mkdir and Flock; six concurrent builds in one test gave up that way
+// ("removed by another senv three times").
+func TestNewScratchRacesSweeps(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	stop := make(chan struct{})
+	var sweepers sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		sweepers.Add(1)
+		go func() {
+			defer sweepers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					SweepScratch()
+				}
+			}
+		}()
+	}
+	const makers, rounds = 4, 200
+	errs := make(chan error, makers*rounds)
+	var wg sync.WaitGroup
+	for i := 0; i < makers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				s, err := NewScratch("build")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				// the dir must survive the sweeps while its maker holds it
+				if err := os.WriteFile(filepath.Join(s.Path, "f"), nil, 0o600); err != nil {
+					errs <- fmt.Errorf("scratch dir taken from its maker: %w", err)
+				}
+				s.Remove()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	sweepers.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n++; n <= 3 {
+			t.Error(err)
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d of %d scratch dirs failed", n, makers*rounds)
+	}
+	if left, _ := os.ReadDir(os.Getenv("TMPDIR")); len(left) != 0 {
+		t.Errorf("left in TMPDIR: %v", left)
 	}
 }
 
