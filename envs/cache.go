@@ -235,7 +235,7 @@ func (c Cache) manifest(id string, warn func(string)) (*Manifest, error) {
 	}
 	defer f.Close()
 	var m Manifest
-	gerr := gob.NewDecoder(bufio.NewReaderSize(f, 256<<10)).Decode(&m)
+	gerr := gob.NewDecoder(bufio.NewReaderSize(io.LimitReader(f, maxMetaBytes), 256<<10)).Decode(&m)
 	if gerr == nil {
 		return &m, nil
 	}
@@ -262,24 +262,23 @@ func (c Cache) manifestJSON(id string) (*Manifest, error) {
 	return &m, nil
 }
 
+// maxMetaBytes bounds what senv reads of an entry's metadata and
+// manifests: a manifest of 100,000 files is about 20 MB.
+const maxMetaBytes = 256 << 20
+
 func decodeJSON(f *os.File, v any) error {
-	data, err := io.ReadAll(f)
+	if info, err := f.Stat(); err == nil && info.Size() > maxMetaBytes {
+		return damaged("%s is larger than %d MiB", f.Name(), maxMetaBytes>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxMetaBytes+1))
 	if err != nil {
 		return fmt.Errorf("failed to read %s: %w", f.Name(), err)
 	}
+	if len(data) > maxMetaBytes {
+		return damaged("%s is larger than %d MiB", f.Name(), maxMetaBytes>>20)
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return damaged("failed to parse %s: %v", f.Name(), err)
-	}
-	return nil
-}
-
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("failed to parse %s: %w", path, err)
 	}
 	return nil
 }
@@ -315,7 +314,9 @@ func (c Cache) open(id, name string) (*os.File, error) {
 		dfd, dirPath = sfd, sub
 	}
 	p := filepath.Join(dirPath, name)
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO planted as an entry file is refused below, not
+	// waited on (it has no effect on a regular file's reads)
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %s: %w", p, &fs.PathError{Op: "open", Path: p, Err: err})
 	}
@@ -424,7 +425,7 @@ func (c Cache) AwaitBuild(id string, timeout time.Duration, onWait func(msg stri
 		return
 	}
 	path := filepath.Join(c.Root, "build", id+".lock")
-	f, err := os.Open(path) // read-only, not created: no file, no build
+	f, err := openLock(path, os.O_RDONLY) // not created: no file, no build
 	if err != nil {
 		return
 	}

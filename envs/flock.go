@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/senv-hpc/senv/internal/inputfile"
 )
 
 // ErrNoLocks means the filesystem does not support file locks. Callers fall
@@ -49,11 +51,26 @@ type Flock struct {
 // onWait is called once if the lock is held by someone else. A timeout of 0
 // means try once.
 func lockFile(path string, how int, timeout time.Duration, onWait func()) (*Flock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openLock(path, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return nil, err
+	}
+	return lockOpen(f, path, how, timeout, onWait)
+}
+
+// openLock opens the lock file at path, not through a symlink, and only a
+// regular file: Note truncates and writes it, so it must not be another
+// file planted there, and a FIFO must not block the open.
+func openLock(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open lock %s: %w", path, err)
 	}
-	return lockOpen(f, path, how, timeout, onWait)
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("failed to open lock %s: not a regular file", path)
+	}
+	return f, nil
 }
 
 // lockOpen is lockFile on an open file, which it closes unless it returns
@@ -138,7 +155,7 @@ func claimDir(dir string, timeout time.Duration, onWait func()) (*Flock, error) 
 // deadClaim reports whether the claim noted in holder is this host's and
 // its process has exited.
 func deadClaim(holder string) bool {
-	b, err := os.ReadFile(holder)
+	b, err := inputfile.Read(holder, maxHolder)
 	if err != nil {
 		return false // being written, or another's: wait
 	}
@@ -173,9 +190,12 @@ func (l *Flock) Release() {
 	}
 }
 
+// maxHolder bounds what is read of a lock's note: a line.
+const maxHolder = 4 << 10
+
 // holder reads who holds the lock at path, for messages.
 func holder(path string) string {
-	b, _ := os.ReadFile(path)
+	b, _ := inputfile.Read(path, maxHolder)
 	if h := strings.TrimSpace(string(b)); h != "" {
 		return h
 	}

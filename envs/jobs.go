@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -66,6 +67,11 @@ func (j *SlurmJobs) load() {
 		args = append(args, "--user", strconv.Itoa(os.Getuid()))
 	}
 	cmd := exec.CommandContext(ctx, "squeue", args...)
+	// the root Epilog calls this: at the deadline the whole group dies (a
+	// child that holds stdout too), and the pipes are not waited for long
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

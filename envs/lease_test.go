@@ -99,26 +99,36 @@ func TestSlurmJobsEnded(t *testing.T) {
 }
 
 // TestSlurmJobsCtxFakeSqueue: a hung squeue (a fake one on PATH that never
-// answers) is stopped at Ctx's end, well before squeueTimeout, and then
-// every job counts as running, so nothing is collected or unmounted.
+// answers), or one whose child keeps its stdout open, is stopped at Ctx's
+// end, and then every job counts as running, so nothing is collected or
+// unmounted. The root Epilog asks this: before, a child holding the pipe
+// kept it waiting for that child (8 s with a 1 s deadline).
 func TestSlurmJobsCtxFakeSqueue(t *testing.T) {
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
-		t.Fatal(err)
+	cases := []struct{ name, script string }{
+		{"hung", "#!/bin/sh\nexec sleep 60\n"},
+		{"a child holds stdout", "#!/bin/sh\nsleep 60 &\nexec sleep 60\n"},
 	}
-	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	var warned string
-	j := &SlurmJobs{Ctx: ctx, AllUsers: true, Warn: func(msg string) { warned = msg }}
-	start := time.Now()
-	if !j.Running("4242") {
-		t.Error("with squeue stopped, a job counts as ended")
-	}
-	if took := time.Since(start); took > squeueTimeout/2 {
-		t.Errorf("Running took %s with a 200ms context", took)
-	}
-	if warned == "" {
-		t.Error("no warning that squeue failed")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := t.TempDir()
+			if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(tc.script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			var warned string
+			j := &SlurmJobs{Ctx: ctx, AllUsers: true, Warn: func(msg string) { warned = msg }}
+			start := time.Now()
+			if !j.Running("4242") {
+				t.Error("with squeue stopped, a job counts as ended")
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("Running took %s with a 200ms context", took.Round(time.Millisecond))
+			}
+			if warned == "" {
+				t.Error("no warning that squeue failed")
+			}
+		})
 	}
 }

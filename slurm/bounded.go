@@ -53,3 +53,24 @@ func runBounded(ctx context.Context, cmd *exec.Cmd) error {
 	}
 	return ctx.Err()
 }
+
+// callBounded runs f and returns at ctx's deadline even if f has not: root's
+// own steps of a hook (mounting an image, releasing mounts) open and read
+// files on the shared filesystem, and a blocking open or read on a hung
+// filesystem does not see ctx. f then runs on until the hook's process
+// ends, which follows at once: a Prolog over its time drains the node.
+func callBounded(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done: // finished as the deadline came
+		return err
+	default:
+		return ctx.Err()
+	}
+}

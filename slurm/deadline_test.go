@@ -3,10 +3,15 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,5 +151,103 @@ func killAll(t *testing.T, file string) {
 		if proc, err := os.FindProcess(p); err == nil && alive(p) {
 			_ = proc.Kill()
 		}
+	}
+}
+
+// TestCallBoundedBlockingOpen: root's own steps of a hook return at the
+// deadline even when they are stuck in a system call that does not see it
+// (here, a real open of a FIFO nobody writes, as on a hung filesystem).
+func TestCallBoundedBlockingOpen(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unblockFIFO(p) })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := callBounded(ctx, func() error {
+		f, err := os.Open(p)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	})
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Errorf("callBounded returned %v after %s, want the deadline's error after 200 ms", err, took.Round(time.Millisecond))
+	}
+}
+
+// TestPrologMountPlantedImageMeta_FakeScontrolAndUserHalf: the root half
+// of the Prolog mounts the image the job user's half names (both fakes:
+// scontrol cannot run here without a job, and the half's answer is the
+// point). The site cache's image.json is a FIFO, which a publisher can
+// plant: before, root's open of it blocked the Prolog past prolog_timeout
+// (the node would be drained); now the image is refused at once and the
+// job stages its env itself.
+func TestPrologMountPlantedImageMeta_FakeScontrolAndUserHalf(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the job user's half")
+	}
+	const id = "0123456789abcdef"
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	site := filepath.Join(dir, "site")
+	img := filepath.Join(site, "v1", "envs", id, "image")
+	if err := os.MkdirAll(img, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(img, "image.json")
+	if err := syscall.Mkfifo(meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unblockFIFO(meta) })
+	writeExec(t, filepath.Join(dir, "scontrol"), "#!/bin/sh\nif [ \"$1\" = write ]; then printf '#!/bin/sh\\n#ENV pip alpha\\n'; fi\nexit 0\n")
+	half := filepath.Join(dir, "half")
+	writeExec(t, half, "#!/bin/sh\ncat >/dev/null\necho "+id+" >&3\n")
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	t.Setenv("SLURM_JOB_ID", "7")
+	t.Setenv("SLURM_JOB_UID", "65534")
+	t.Setenv("SLURM_JOB_GID", "65534")
+	const timeout = 3 * time.Second
+	var log bytes.Buffer
+	var mu sync.Mutex
+	h := Hook{
+		Config: func() (*config.Config, error) {
+			return &config.Config{PrologTimeout: timeout, LockTimeout: time.Minute,
+				MountDir: filepath.Join(dir, "run"), SiteCache: []string{site}}, nil
+		},
+		Self:   half,
+		Output: io.Discard,
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(&log, format+"\n", args...)
+		},
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- h.Prolog(context.Background()) }()
+	select {
+	case err := <-done:
+		mu.Lock()
+		defer mu.Unlock()
+		if took := time.Since(start); err != nil || took > timeout/2 {
+			t.Errorf("prolog returned %v after %s, want nil well before its %s deadline", err, took.Round(time.Millisecond), timeout)
+		}
+		if !strings.Contains(log.String(), "not a regular file") || !strings.Contains(log.String(), "stages it itself") {
+			t.Errorf("the prolog's log does not say the image was refused and the job stages:\n%s", log.String())
+		}
+	case <-time.After(timeout + 2*time.Second):
+		t.Fatalf("prolog still running 2 s after its %s deadline", timeout)
+	}
+}
+
+// unblockFIFO opens the FIFO at p for writing, so that a reader stuck
+// opening it returns.
+func unblockFIFO(p string) {
+	if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		f.Close()
 	}
 }

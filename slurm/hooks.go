@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -134,7 +135,8 @@ func (h Hook) root(ctx context.Context, name string) error {
 	if name == "epilog" {
 		// root's own work first: the images this job leased (mount_dir is root's)
 		if _, err := strconv.ParseUint(jobID, 10, 32); err == nil {
-			if err := wrapper.ReleaseMounts(ctx, cfg, jobID, h.prefixed("epilog: job "+jobID+": ")); err != nil {
+			release := func() error { return wrapper.ReleaseMounts(ctx, cfg, jobID, h.prefixed("epilog: job "+jobID+": ")) }
+			if err := callBounded(ctx, release); err != nil {
 				h.logf("epilog: job %s: %v", jobID, err)
 			}
 		}
@@ -177,8 +179,15 @@ func (h Hook) root(ctx context.Context, name string) error {
 // the env itself.
 func (h Hook) mount(ctx context.Context, cfg *config.Config, jobID, id string) error {
 	logf := h.prefixed("prolog: job " + jobID + ": ")
-	prefix, err := wrapper.MountImage(ctx, cfg, id, jobID, logf)
+	var prefix string
+	err := callBounded(ctx, func() error {
+		var err error
+		prefix, err = wrapper.MountImage(ctx, cfg, id, jobID, logf)
+		return err
+	})
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		h.logf("prolog: job %s: gave up mounting env %s at prolog_timeout (%s); the job stages it itself", jobID, id, cfg.PrologTimeout)
 	case err != nil:
 		h.logf("prolog: job %s: %v; the job stages env %s itself", jobID, err, id)
 	case prefix == "":

@@ -1,14 +1,19 @@
 package solver
 
 import (
+	"context"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
 )
+
+// moduleAvailTimeout bounds the `module -t avail` of pickPythonModule;
+// past it the range is matched against the PATH. A variable for a test.
+var moduleAvailTimeout = 30 * time.Second
 
 // pickPythonModule chooses, for a version range, the newest site python
 // module (python_module, e.g. "python/{version}") whose version the range
@@ -35,7 +40,11 @@ func pickPythonModule(spec jobspec.PythonSpec, cfg *config.Config) string {
 	// values go in as arguments, never as shell text; Lmod and Environment
 	// Modules print the terse list on stderr
 	const script = `. "$1" >/dev/null 2>&1; module -t avail "$2" 2>&1`
-	out, err := exec.Command("/bin/sh", "-c", script, "sh", init, prefix).Output()
+	// bounded: a module system on a hung filesystem must not hold a job
+	// start (or the TaskProlog, which has no deadline of its own)
+	ctx, cancel := context.WithTimeout(context.Background(), moduleAvailTimeout)
+	defer cancel()
+	out, err := Runner{}.Output(ctx, "/bin/sh", "-c", script, "sh", init, prefix)
 	if err != nil {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
@@ -320,5 +321,30 @@ func TestPythonRangeFromSiteModules(t *testing.T) {
 		if len(s.Modules) == 0 || s.Modules[0] != want {
 			t.Errorf("%s: modules %q, want %s first", spec, s.Modules, want)
 		}
+	}
+}
+
+// TestPythonRangeHungModuleSystem_FakeInit: a module system that hangs (a
+// fake init script whose child holds the pipe: a hung filesystem cannot be
+// made here) is given up at moduleAvailTimeout, and the range is matched
+// against the PATH. Before, the job start (or the TaskProlog) waited for it.
+func TestPythonRangeHungModuleSystem_FakeInit(t *testing.T) {
+	init := filepath.Join(t.TempDir(), "init.sh")
+	if err := os.WriteFile(init, []byte("sleep 60 &\nsleep 60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := moduleAvailTimeout
+	moduleAvailTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { moduleAvailTimeout = saved })
+	cfg := testConfig(t)
+	cfg.PythonModule = "python/{version}"
+	cfg.ModuleInit = []string{init}
+	spec, _ := jobspec.ParsePythonSpec(">=3.8")
+	start := time.Now()
+	if got := pickPythonModule(spec, cfg); got != "" {
+		t.Errorf("pickPythonModule = %q, want none", got)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("pickPythonModule took %s with a 200 ms bound", took.Round(time.Millisecond))
 	}
 }

@@ -1,0 +1,94 @@
+package envs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestPlantedFiles: what a member of a shared cache can plant in it, a FIFO
+// for an entry's file or a lock, a symlink for a lock, a huge metadata
+// file, is refused at once: before, reading a FIFO meta.json hung every
+// other member's `senv ls` and staging, and a lock symlinked to another
+// file had that file truncated by the next build.
+func TestPlantedFiles(t *testing.T) {
+	const victimText = "the victim's data\n"
+	cases := []struct {
+		name  string
+		plant func(t *testing.T, c Cache, id string) // returns after planting
+		op    func(c Cache, id string) error
+		want  string
+	}{
+		{name: "meta.json a FIFO", plant: fifo("envs/ID/" + metaName),
+			op: func(c Cache, id string) error { _, err := c.Meta(id); return err }, want: "not a regular file"},
+		{name: "manifest.gob a FIFO", plant: fifo("envs/ID/" + indexName),
+			op: func(c Cache, id string) error { _, err := c.Manifest(id); return err }, want: "not a regular file"},
+		{name: "meta.json of 300 MiB", plant: sparse("envs/ID/"+metaName, 300<<20),
+			op: func(c Cache, id string) error { _, err := c.Meta(id); return err }, want: "is larger than 256 MiB"},
+		{name: "build lock a FIFO", plant: fifo("build/ID.lock"),
+			op: func(c Cache, id string) error { l, err := c.BuildLock(id, time.Second, nil); l.Release(); return err }, want: "not a regular file"},
+		{name: "build lock a FIFO, awaited", plant: fifo("build/ID.lock"),
+			op: func(c Cache, id string) error { c.AwaitBuild(id, time.Minute, nil); return errors.New("returned") }, want: "returned"},
+		{name: "build lock a symlink", plant: func(t *testing.T, c Cache, id string) {
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte(victimText), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(victim, filepath.Join(c.Root, "build", id+".lock")); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if b, _ := os.ReadFile(victim); string(b) != victimText {
+					t.Errorf("the file a lock symlink names was written: %q", b)
+				}
+			})
+		}, op: func(c Cache, id string) error { l, err := c.BuildLock(id, time.Second, nil); l.Release(); return err }, want: "too many levels of symbolic links"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, id := publishTest(t, nil)
+			os.MkdirAll(filepath.Join(c.Root, "build"), 0o755)
+			tc.plant(t, c, id)
+			done := make(chan error, 1)
+			go func() { done <- tc.op(c, id) }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("got %v, want an error containing %q", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("still waiting after 10 s") // the FIFO's cleanup frees it
+			}
+		})
+	}
+}
+
+// fifo replaces rel (under the cache's v1/, ID replaced) with a FIFO,
+// opened for writing at cleanup so that a reader stuck on it returns.
+func fifo(rel string) func(*testing.T, Cache, string) {
+	return func(t *testing.T, c Cache, id string) {
+		p := filepath.Join(c.Root, strings.ReplaceAll(rel, "ID", id))
+		os.Remove(p)
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+		})
+	}
+}
+
+// sparse makes rel a sparse file of size bytes.
+func sparse(rel string, size int64) func(*testing.T, Cache, string) {
+	return func(t *testing.T, c Cache, id string) {
+		if err := os.Truncate(filepath.Join(c.Root, strings.ReplaceAll(rel, "ID", id)), size); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
