@@ -271,3 +271,30 @@ func envList(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestKernelQuiet: --quiet silences senv's own lines and nothing else:
+// kernel install (adding ipykernel) and kernel rm exit 0 without a line on
+// stderr. Before, both panicked on the nil logger that --quiet gives, rm
+// after it had removed the kernel.
+func TestKernelQuiet(t *testing.T) {
+	s := newSandbox(t)
+	if _, err := wheelhouse.Build(s.wheels, wheelhouse.Wheel{Name: "ipykernel", Version: "6.0"}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(s.dir, "jupyter")
+	for _, args := range [][]string{
+		{"--quiet", "kernel", "install", "--prefix", prefix, "--name", "demo", "--find-links", s.wheels, "--no-index", "--pip", "gamma"},
+		{"--quiet", "kernel", "rm", "--prefix", prefix, "demo"},
+	} {
+		cmd := exec.Command(senvBin, args...)
+		cmd.Env, cmd.Dir = s.env("/bin/bash"), s.dir
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil || stderr.Len() != 0 {
+			t.Errorf("senv %s: %v, stderr:\n%s", strings.Join(args[:3], " "), err, stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(prefix, "share", "jupyter", "kernels", "demo")); !os.IsNotExist(err) {
+		t.Errorf("the kernel is still there after rm: %v", err)
+	}
+}

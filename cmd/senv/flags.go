@@ -133,6 +133,14 @@ func logger(c *cli.Context) func(string, ...any) {
 	return logf
 }
 
+// say logs one line unless --quiet: logger's nil is for callees, which
+// check it; a command's own lines go through say.
+func say(c *cli.Context, format string, args ...any) {
+	if l := logger(c); l != nil {
+		l(format, args...)
+	}
+}
+
 // loadScript parses a script file and merges the #ENV flags into it.
 func loadScript(c *cli.Context, path string) (*jobspec.Script, error) {
 	f, err := os.Open(path)

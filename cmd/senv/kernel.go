@@ -85,7 +85,7 @@ the same name replaces it. Prints the kernel name on stdout.`,
 					if err := interactive.RemoveKernel(dir, c.Args().First()); err != nil {
 						return err
 					}
-					logger(c)("removed kernel %s", c.Args().First())
+					say(c, "removed kernel %s", c.Args().First())
 					return nil
 				},
 			},
@@ -181,7 +181,7 @@ func kernelInstall(c *cli.Context) error {
 	if _, err := interactive.InstallKernel(kernels, name, spec, lock); err != nil {
 		return err
 	}
-	logger(c)("installed kernel %s (%s) in %s", name, spec.DisplayName, dir)
+	say(c, "installed kernel %s (%s) in %s", name, spec.DisplayName, dir)
 	fmt.Fprintln(c.App.Writer, name)
 	return nil
 }
@@ -213,7 +213,7 @@ func addIPyKernel(c *cli.Context, s *jobspec.Script, opts wrapper.Options) error
 			}
 		}
 	}
-	logger(c)("adding ipykernel to the environment (a Jupyter kernel needs it)")
+	say(c, "adding ipykernel to the environment (a Jupyter kernel needs it)")
 	if e := s.Apply(jobspec.Directive{Key: key, Values: []string{"ipykernel"}, Pos: jobspec.Pos{Flag: key}}); e != nil {
 		return e
 	}

@@ -42,7 +42,7 @@ Examples:
 			}
 			label := interactive.Label(s.Env.Name, c.Args().First())
 			if p.ID != "" {
-				logger(c)("env %s: starting %s; exit it to release the env", p.ID, path)
+				say(c, "env %s: starting %s; exit it to release the env", p.ID, path)
 			}
 			return interactive.Shell{Path: path, Prompt: interactive.Prompt(label, p.ID)}.Exec(execer, p)
 		},
