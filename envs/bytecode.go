@@ -31,6 +31,17 @@ const filesPerWorker = 200
 // it.
 var maxWorkers = 0
 
+// runnerTempDir is the TMPDIR r gives its tools (a build's scratch dir),
+// else os.TempDir().
+func runnerTempDir(r solver.Runner) string {
+	for i := len(r.Env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(r.Env[i], "TMPDIR="); ok && v != "" {
+			return v
+		}
+	}
+	return os.TempDir()
+}
+
 // compileBytecode writes the .pyc file of every .py file in the env's
 // site-packages (lib/*/site-packages under prefix), with the env's own
 // interpreter run through r, on up to one worker per usable CPU. It is
@@ -52,14 +63,14 @@ func compileBytecode(ctx context.Context, r solver.Runner, prefix string, log io
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, (len(sources)+filesPerWorker-1)/filesPerWorker)
-	// the program and the lists in node-local scratch, which the next
-	// build or senv gc sweeps if senv is killed
-	scratch, err := NewScratch("build")
+	// the program and the lists in the build's scratch dir (r's TMPDIR),
+	// which the next build or senv gc sweeps if senv is killed
+	dir, err := os.MkdirTemp(runnerTempDir(r), "bytecode-")
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to compile the env's bytecode: %w", err)
 	}
-	defer scratch.Remove()
-	program := filepath.Join(scratch.Path, "bytecode.py")
+	defer removeTree(dir)
+	program := filepath.Join(dir, "bytecode.py")
 	lists := make([][]byte, workers)
 	for i, src := range sources {
 		lists[i%workers] = append(append(lists[i%workers], src...), 0)
@@ -68,7 +79,7 @@ func compileBytecode(ctx context.Context, r solver.Runner, prefix string, log io
 	python := filepath.Join(prefix, "bin", "python")
 	err = os.WriteFile(program, bytecodeWorker, 0o600)
 	for i := 0; i < workers && err == nil; i++ {
-		list := filepath.Join(scratch.Path, fmt.Sprintf("files.%d", i))
+		list := filepath.Join(dir, fmt.Sprintf("files.%d", i))
 		err = os.WriteFile(list, lists[i], 0o600)
 		// -S: no site, so no .pth file of the env runs in the worker
 		argvs[i] = []string{python, "-S", program, list}

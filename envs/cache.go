@@ -396,6 +396,9 @@ func (c Cache) writeTemp(prefix string, data []byte) (string, error) {
 	if err == nil {
 		err = f.Chmod(0o644) // CreateTemp makes 0600; other readers of a shared cache need it
 	}
+	if err == nil {
+		err = f.Sync() // it is published by a link or a rename
+	}
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -535,18 +538,43 @@ func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, er
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
+	syncDir(tmp)
 	if err := renameNoReplace(tmp, c.Entry(meta.ID)); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
+	syncDir(filepath.Dir(c.Entry(meta.ID)))
 	return m, nil
 }
 
-// writeReadable writes a new file of mode 0644 whatever the umask.
+// writeReadable writes a new file of mode 0644 whatever the umask, and
+// syncs it: it is published by a rename, which must not reach the disk
+// before the data does (after a crash, an entry would be there, damaged).
 func writeReadable(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		return err
 	}
-	return os.Chmod(path, 0o644)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir syncs directory dir, so that what was made in it, or renamed
+// into it, is on disk. Best effort: some filesystems cannot sync a
+// directory, and the data it names is synced already.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
 }
 
 // renameNoReplace renames a directory into place unless the destination

@@ -138,7 +138,7 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	if err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
-	scratch, err := NewScratch("image")
+	scratch, err := NewScratch("image", c.Trust)
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +174,15 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	if err := os.Chmod(file, 0o644); err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
+	if err := syncFile(file); err != nil {
+		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
+	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
+	syncDir(tmp)
 	err = renameNoReplace(tmp, filepath.Join(c.Entry(id), imageDir))
+	syncDir(c.Entry(id))
 	if errors.Is(err, fs.ErrExist) {
 		return c.Image(id) // another publisher won
 	}
@@ -185,6 +190,19 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
 	return img, nil
+}
+
+// syncFile syncs the file at path to disk.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // readableByAll makes every file and dir of tree readable (and searchable,

@@ -30,15 +30,21 @@ type Scratch struct {
 
 // NewScratch removes the scratch dirs of this user whose owners are gone,
 // then creates one of kind ("solve", "build" or "image") in os.TempDir().
+// What tools write there is installed into envs, so TMPDIR must pass the
+// check of trust (nil: the user and root), as a stage dir does: someone
+// who can rename what is in it could swap the dir for one of theirs.
 //
 // A dir is locked before it gets its sweepable name: it is made as
 // .senv-new-KIND-*, locked, then renamed (the lock is on the inode, so it
 // moves with it). A sweeper therefore never finds a senv-KIND-* dir that
 // is new and not yet locked; before, concurrent builds in one process took
 // each other's fresh dirs until one gave up.
-func NewScratch(kind string) (*Scratch, error) {
-	SweepScratch()
+func NewScratch(kind string, trust *Trust) (*Scratch, error) {
 	tmp := os.TempDir()
+	if err := CheckTempDir(tmp, trust); err != nil {
+		return nil, fmt.Errorf("failed to create %s dir: %w", kind, err)
+	}
+	SweepScratch()
 	for attempt := 0; attempt < 3; attempt++ {
 		fresh, err := os.MkdirTemp(tmp, newPrefix+kind+"-")
 		if err != nil {
@@ -75,6 +81,18 @@ const (
 	newPrefix = ".senv-new-"
 	newGrace  = time.Minute
 )
+
+// CheckTempDir refuses temporary dir dir (TMPDIR) unless trust (nil: the
+// user and root) trusts every dir from / down to it: what senv puts in a
+// dir of its own there is run or installed, and whoever can rename entries
+// of dir or of a dir above it could swap senv's for one of theirs between
+// senv's write and the use.
+func CheckTempDir(dir string, trust *Trust) error {
+	if err := trust.checkPath(dir); err != nil {
+		return fmt.Errorf("TMPDIR %s: %w\nhint: set TMPDIR to a dir that only you (or root) can change", dir, err)
+	}
+	return nil
+}
 
 // Remove removes the scratch dir, then releases it. Safe on nil.
 func (s *Scratch) Remove() {

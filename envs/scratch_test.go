@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestNewScratchRacesSweeps(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for r := 0; r < rounds; r++ {
-				s, err := NewScratch("build")
+				s, err := NewScratch("build", nil)
 				if err != nil {
 					errs <- err
 					continue
@@ -148,6 +149,55 @@ func TestNewScratchRacesSweeps(t *testing.T) {
 	}
 }
 
+// TestNewScratchChecksTMPDIR: a TMPDIR whose entries someone untrusted
+// can rename (a group-writable dir without the sticky bit, a dir of
+// another user) is refused with a hint, and nothing is made in it; a
+// private dir, or a sticky one like /tmp, is used.
+func TestNewScratchChecksTMPDIR(t *testing.T) {
+	cases := []struct {
+		name      string
+		mode      os.FileMode
+		uid, gid  int
+		needsRoot bool
+		want      string // "": accepted
+	}{
+		{name: "private", mode: 0o700, uid: -1, gid: -1},
+		{name: "sticky and writable by all", mode: 0o777 | os.ModeSticky, uid: -1, gid: -1},
+		{name: "group-writable, not sticky", mode: 0o770, uid: -1, gid: other, needsRoot: true, want: "can write to it (mode 0770)"},
+		{name: "writable by all, not sticky", mode: 0o777, uid: -1, gid: -1, want: "anyone can write to it"},
+		{name: "another user's", mode: 0o755, uid: other, gid: other, needsRoot: true, want: "owned by"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needsRoot && os.Getuid() != 0 {
+				t.Skip("needs root to chown")
+			}
+			tmp := filepath.Join(t.TempDir(), "tmp")
+			mkdir(t, tmp)
+			if err := os.Lchown(tmp, tc.uid, tc.gid); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(tmp, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("TMPDIR", tmp)
+			s, err := NewScratch("build", nil)
+			if err == nil {
+				s.Remove()
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "hint: set TMPDIR")):
+				t.Errorf("got %v, want a refusal containing %q and the hint", err, tc.want)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+		})
+	}
+}
+
 // TestScratchRemove: Remove removes the dir and what tools left in it,
 // read-only dirs too.
 func TestScratchRemove(t *testing.T) {
@@ -166,7 +216,7 @@ func TestScratchRemove(t *testing.T) {
 
 func newScratch(t *testing.T, kind string) *Scratch {
 	t.Helper()
-	s, err := NewScratch(kind)
+	s, err := NewScratch(kind, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/senv-hpc/senv/internal/inputfile"
 )
 
 // Stage is the node-local directory environments run from:
@@ -87,15 +90,48 @@ func (s Stage) Prefix(id string) string { return filepath.Join(s.Dir, id) }
 func (s Stage) meta(id, ext string) string { return filepath.Join(s.Dir, ".senv", id+"."+ext) }
 
 // Ready reports whether env id is staged and complete on this node: its
-// marker exists, and so does its directory (a /tmp cleaner or a user may
-// have removed the env and left the marker).
+// marker exists and is good for this boot (see MarkReady), and so does its
+// directory (a /tmp cleaner or a user may have removed the env and left
+// the marker).
 func (s Stage) Ready(id string) bool {
-	if _, err := os.Stat(s.meta(id, "done")); err != nil {
+	marker, err := inputfile.Read(s.meta(id, "done"), maxMarker)
+	if err != nil || !markerCurrent(string(marker)) {
 		return false
 	}
 	info, err := os.Lstat(s.Prefix(id))
 	return err == nil && info.IsDir()
 }
+
+// maxMarker bounds the read of a completeness marker: a line.
+const maxMarker = 4 << 10
+
+// markerCurrent reports whether a completeness marker may be trusted now.
+// The marker names the host and the boot it was written in: staging does
+// not fsync what it writes (that would make every warm start wait for the
+// disk's write-back), so after a crash or a power loss a marker can
+// survive while the files it vouches for did not. A marker this host
+// wrote in an earlier boot is therefore not trusted, and the env is staged
+// again. One of another host (a stage dir on a shared filesystem, whose
+// writes reach the server before the marker's rename does) or of an older
+// senv (the ID alone) is.
+func markerCurrent(marker string) bool {
+	f := strings.Fields(marker)
+	if len(f) != 5 || f[1] != "host" || f[3] != "boot" {
+		return true
+	}
+	host, _ := os.Hostname()
+	boot := bootID()
+	return f[2] != host || boot == "" || f[4] == boot
+}
+
+// bootID is the kernel's ID of this boot, or "" where it cannot be read.
+var bootID = sync.OnceValue(func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+})
 
 // Lock takes the node-local lock of env id, waiting up to timeout. Where
 // flock does not work (the shared dir of `stage none` envs on some
@@ -130,11 +166,17 @@ func (s Stage) Reset(id string) error {
 	return nil
 }
 
-// MarkReady writes the completeness marker of env id. Call it only under
-// Lock, after the env is whole.
+// MarkReady writes the completeness marker of env id, with this host's
+// name and boot ID (see markerCurrent). Call it only under Lock, after the
+// env is whole.
 func (s Stage) MarkReady(id string) error {
 	tmp := s.meta(id, "done.tmp")
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+	host, _ := os.Hostname()
+	marker := id + "\n"
+	if boot := bootID(); host != "" && boot != "" && !strings.ContainsAny(host, " \t\n") {
+		marker = fmt.Sprintf("%s host %s boot %s\n", id, host, boot)
+	}
+	if err := os.WriteFile(tmp, []byte(marker), 0o600); err != nil {
 		return fmt.Errorf("failed to mark env %s staged: %w", id, err)
 	}
 	if err := os.Rename(tmp, s.meta(id, "done")); err != nil {

@@ -220,7 +220,7 @@ func (s *Store) build(ctx context.Context, j Job, local bool) (bool, error) {
 	if err := s.Stage.Reset(j.ID); err != nil {
 		return false, err
 	}
-	scratch, err := NewScratch("build")
+	scratch, err := NewScratch("build", s.Cache.Trust)
 	if err != nil {
 		return false, err
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/templates"
 	"github.com/senv-hpc/senv/wrapper"
 )
@@ -95,7 +96,18 @@ func (s Shell) Command(p *wrapper.Prepared, environ []string) (argv, env []strin
 	if err != nil {
 		return nil, nil, "", err
 	}
-	dir, err = os.MkdirTemp(s.TmpDir, "senv-shell-")
+	tmp := s.TmpDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	var trust *envs.Trust
+	if p.Store != nil {
+		trust = p.Store.Cache.Trust
+	}
+	if err := envs.CheckTempDir(tmp, trust); err != nil { // the shell runs what it holds
+		return nil, nil, "", fmt.Errorf("failed to create shell startup dir: %w", err)
+	}
+	dir, err = os.MkdirTemp(tmp, "senv-shell-")
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("failed to create shell startup dir: %w", err)
 	}

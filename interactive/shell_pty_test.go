@@ -248,3 +248,55 @@ func TestShellActivationFailureEndsShell(t *testing.T) {
 		t.Errorf("the shell ran on after a failed activation, or did not say why:\n%s", out)
 	}
 }
+
+// TestShellRefusesUntrustedTMPDIR: the shell's startup files (which it
+// runs) are not written into a TMPDIR whose entries others can rename: a
+// group member could swap the private dir between senv's write and the
+// shell's read. The env is built first with a good TMPDIR, so that the
+// shell's own check is the one that refuses.
+func TestShellRefusesUntrustedTMPDIR(t *testing.T) {
+	shell := lookShell(t, "bash")
+	s := newSandbox(t)
+	run := func(env []string) (string, error) {
+		cmd := exec.Command(senvBin, "shell", "--pip", "gamma", "--find-links", s.wheels, "--no-index")
+		cmd.Env, cmd.Dir = env, s.dir
+		cmd.Stdin = strings.NewReader("exit\n")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(s.env(shell)); err != nil {
+		t.Fatalf("senv shell: %v\n%s", err, out)
+	}
+	bad := filepath.Join(s.dir, "shared-tmp")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bad, 0o777); err != nil { // writable by all, not sticky
+		t.Fatal(err)
+	}
+	out, err := run(append(s.env(shell), "TMPDIR="+bad))
+	if err == nil || !strings.Contains(out, "anyone can write to it") || !strings.Contains(out, "hint: set TMPDIR") {
+		t.Errorf("senv shell with TMPDIR %s (mode 0777): %v, want a refusal with the hint:\n%s", bad, err, out)
+	}
+	if left, _ := os.ReadDir(bad); len(left) != 0 {
+		t.Errorf("written into the untrusted TMPDIR: %v", left)
+	}
+}
+
+// TestShellQuiet: `senv --quiet shell` starts the shell without senv's
+// lines (before, it panicked on the nil logger --quiet gives).
+func TestShellQuiet(t *testing.T) {
+	shell := lookShell(t, "bash")
+	s := newSandbox(t)
+	cmd := exec.Command(senvBin, "--quiet", "shell", "--pip", "gamma", "--find-links", s.wheels, "--no-index")
+	cmd.Env, cmd.Dir = s.env(shell), s.dir
+	cmd.Stdin = strings.NewReader("python -c 'import gamma; print(\"out\", gamma.__version__)'\nexit\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("senv --quiet shell: %v\n%s", err, stderr.String())
+	}
+	if strings.TrimSpace(stdout.String()) != "out 2.0" || regexp.MustCompile(`(?m)^senv: `).MatchString(stderr.String()) {
+		t.Errorf("stdout %q (want %q), stderr with senv's lines:\n%s", stdout.String(), "out 2.0", stderr.String())
+	}
+}

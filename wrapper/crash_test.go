@@ -391,7 +391,7 @@ func TestGCSweepsScratch(t *testing.T) {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	live, err := envs.NewScratch("solve") // first: it sweeps too
+	live, err := envs.NewScratch("solve", nil) // first: it sweeps too
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func (o Options) lock(ctx context.Context, spec *solver.Spec, store *envs.Store)
 			return l, err
 		}
 	}
-	tmp, err := envs.NewScratch("solve") // swept by the next senv if this one is killed
+	tmp, err := envs.NewScratch("solve", store.Cache.Trust) // swept by the next senv if this one is killed
 	if err != nil {
 		return nil, err
 	}
