@@ -20,6 +20,8 @@ func TestEnvIDsValidated(t *testing.T) {
 		{"rm", []string{"rm", "0123456789abcdef", "../x"}},
 		{"uppercase", []string{"stage", "0123456789ABCDEF"}},
 		{"too short", []string{"stage", "0123"}},
+		{"mount", []string{"mount", "abc"}},
+		{"umount", []string{"umount", "../x"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

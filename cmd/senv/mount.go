@@ -30,6 +30,9 @@ Examples:
 			if c.NArg() != 1 {
 				return usagef("senv mount needs exactly one env ID")
 			}
+			if _, err := envIDs(c); err != nil {
+				return err
+			}
 			if os.Geteuid() != 0 {
 				return usagef("senv mount runs as root (kernel mounts need it)")
 			}
@@ -58,6 +61,9 @@ func umountCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("senv umount needs exactly one env ID")
+			}
+			if _, err := envIDs(c); err != nil {
+				return err
 			}
 			if os.Geteuid() != 0 {
 				return usagef("senv umount runs as root")

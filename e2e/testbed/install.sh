@@ -12,7 +12,7 @@
 set -euo pipefail
 umask 022
 
-PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash git zsh squashfs-tools)
+PKGS=(slurmctld slurmd slurm-client munge lmod shellcheck zstd python3-venv python3-pip dash git zsh squashfs-tools make)
 
 log() { printf '[install %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "install.sh: must run as root" >&2; exit 1; }
