@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -388,7 +389,7 @@ func (c Cache) writeTemp(prefix string, data []byte) (string, error) {
 	if c.ReadOnly {
 		return "", c.readOnly("write to cache")
 	}
-	f, err := os.CreateTemp(filepath.Join(c.Root, "tmp"), prefix+".*")
+	f, err := os.CreateTemp(filepath.Join(c.Root, "tmp"), tempPrefix(prefix, "lock")+"*")
 	if err != nil {
 		return "", fmt.Errorf("failed to write to cache: %w", err)
 	}
@@ -473,16 +474,84 @@ func waitNote(path, doing string, timeout time.Duration, onWait func(msg string)
 	}
 }
 
-// CleanTemp removes leftovers of crashed writers of id. Call it only while
-// holding id's build lock.
+// CleanTemp removes leftovers of crashed writers of id (an env ID or a
+// spec key) from the cache's tmp/. Call it only while holding id's build
+// lock. A leftover is a crashed writer's when it names this host and a
+// process that is gone (see tempPrefix), or when nothing in it changed for
+// tempGrace: on a filesystem whose locks hold only within a node (BeeGFS
+// by default, Lustre with localflock) another node's builder may hold "the
+// same" lock and be writing it right now, and removing its files as it
+// renames them into place would publish a damaged entry.
 func (c Cache) CleanTemp(id string) {
 	if c.ReadOnly {
 		return
 	}
 	matches, _ := filepath.Glob(filepath.Join(c.Root, "tmp", id+".*"))
 	for _, m := range matches {
-		_ = os.RemoveAll(m)
+		if crashedTemp(m, id) {
+			_ = os.RemoveAll(m)
+		}
 	}
+}
+
+// tempGrace is how long CleanTemp leaves a leftover it cannot tell is a
+// crashed writer's (another host's, or one of an older senv) after its
+// last change.
+const tempGrace = time.Hour
+
+// tempPrefix is how the name of a temp file or dir of id (an env ID or a
+// spec key) in the cache's tmp/ begins: ID.HOST.PID.KIND., which tells
+// CleanTemp whose it is.
+func tempPrefix(id, kind string) string {
+	return fmt.Sprintf("%s.%s.%d.%s.", id, tempHost(), os.Getpid(), kind)
+}
+
+// tempHost is this host's name as tempPrefix writes it: a host name with
+// characters a file name or a glob could misread replaced.
+func tempHost() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, host)
+}
+
+// crashedTemp reports whether path, a temp file or dir of id, is a
+// crashed writer's (see CleanTemp).
+func crashedTemp(path, id string) bool {
+	parts := strings.Split(strings.TrimPrefix(filepath.Base(path), id+"."), ".")
+	if n := len(parts); n >= 4 {
+		pid, err := strconv.Atoi(parts[n-3])
+		host := strings.Join(parts[:n-3], ".")
+		if err == nil && pid > 0 && host == tempHost() && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			return true
+		}
+	}
+	return unchangedFor(path, tempGrace)
+}
+
+// unchangedFor reports whether neither path nor, for a dir, anything
+// directly in it changed in the last d.
+func unchangedFor(path string, d time.Duration) bool {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	newest := info.ModTime()
+	if info.IsDir() {
+		ents, _ := os.ReadDir(path)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
+		}
+	}
+	return time.Since(newest) > d
 }
 
 // Publish packs the env at prefix into a new entry and publishes it
@@ -492,7 +561,7 @@ func (c Cache) Publish(meta *Meta, l *solver.Lock, prefix string) (*Manifest, er
 	if c.ReadOnly {
 		return nil, c.readOnly("publish env " + meta.ID)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), meta.ID+".")
+	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), tempPrefix(meta.ID, "pack"))
 	if err != nil {
 		return nil, fmt.Errorf("failed to publish env %s: %w", meta.ID, err)
 	}
@@ -648,7 +717,7 @@ func (c Cache) Remove(id string) error {
 	if c.ReadOnly {
 		return c.readOnly("remove env " + id)
 	}
-	gone := filepath.Join(c.Root, "tmp", id+".rm-"+randomSuffix())
+	gone := filepath.Join(c.Root, "tmp", tempPrefix(id, "rm")+randomSuffix())
 	if err := os.Rename(c.Entry(id), gone); err != nil {
 		return fmt.Errorf("failed to remove env %s: %w", id, err)
 	}

@@ -151,7 +151,7 @@ func (c Cache) PublishImage(ctx context.Context, id, mountDir string) (*Image, e
 	if err := readableByAll(tree); err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), id+".image.")
+	tmp, err := os.MkdirTemp(filepath.Join(c.Root, "tmp"), tempPrefix(id, "image"))
 	if err != nil {
 		return nil, fmt.Errorf("failed to make the image of env %s: %w", id, err)
 	}

@@ -2,7 +2,9 @@ package envs
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -135,6 +137,66 @@ func TestStageMarkerAfterReboot(t *testing.T) {
 				if _, err := s.FromCache(c, id, nil, nil); err != nil || !s.Ready(id) {
 					t.Errorf("staged again: %v, ready %v", err, s.Ready(id))
 				}
+			}
+		})
+	}
+}
+
+// TestCleanTemp: under the build lock, a builder removes the leftovers of
+// crashed writers of its env from the cache's tmp/, and only those: on a
+// filesystem whose locks hold only within a node, another node's builder
+// may be writing its own temp dir right now. Before, every tmp/ID.* went.
+func TestCleanTemp(t *testing.T) {
+	const id = "0123456789abcdef"
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	live := exec.Command("sleep", "60")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Process.Kill(); live.Wait() })
+	host := tempHost()
+	old := time.Now().Add(-2 * tempGrace)
+	cases := []struct {
+		name     string
+		temp     string // the leftover's name, a dir with one file
+		aged     bool   // the dir and its file unchanged for 2 tempGrace
+		agedDir  bool   // the dir alone: its file is fresh
+		wantGone bool
+	}{
+		{name: "this host, process gone", temp: fmt.Sprintf("%s.%s.%d.pack.1", id, host, dead.Process.Pid), wantGone: true},
+		{name: "this host, process alive", temp: fmt.Sprintf("%s.%s.%d.pack.2", id, host, live.Process.Pid)},
+		{name: "this process (another goroutine)", temp: fmt.Sprintf("%s.%s.%d.pack.3", id, host, os.Getpid())},
+		{name: "another host, fresh", temp: id + ".node-elsewhere.12345.pack.4"},
+		{name: "another host, being written", temp: id + ".node-elsewhere.12345.pack.5", agedDir: true},
+		{name: "another host, unchanged for long", temp: id + ".node-elsewhere.12345.pack.6", aged: true, wantGone: true},
+		{name: "an older senv's, fresh", temp: id + ".123456"},
+		{name: "an older senv's, unchanged for long", temp: id + ".654321", aged: true, wantGone: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := OpenCache(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(c.Root, "tmp", tc.temp)
+			mkdir(t, dir)
+			file := filepath.Join(dir, archiveName)
+			if err := os.WriteFile(file, []byte("part"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.aged {
+				os.Chtimes(file, old, old)
+			}
+			if tc.aged || tc.agedDir {
+				os.Chtimes(dir, old, old)
+			}
+			c.CleanTemp(id)
+			_, err = os.Stat(dir)
+			if gone := os.IsNotExist(err); gone != tc.wantGone {
+				t.Errorf("%s gone: %v, want %v", tc.temp, gone, tc.wantGone)
 			}
 		})
 	}
