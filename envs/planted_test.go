@@ -1,6 +1,7 @@
 package envs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -200,4 +201,86 @@ func TestCleanTemp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRepublishOnlyWhatWasStaged: an env staged here but gone from the
+// cache (collected, wiped) is published again from the stage, unless
+// something in it changed since it was staged (senv shell, then pip
+// install): that is not in the lock, and would become the env of every
+// other user of the cache. The run itself still uses the stage.
+func TestRepublishOnlyWhatWasStaged(t *testing.T) {
+	cases := []struct {
+		name       string
+		change     func(t *testing.T, prefix string)
+		wantPublic bool
+	}{
+		{name: "as staged", wantPublic: true},
+		{name: "a package added", change: func(t *testing.T, prefix string) {
+			mkdir(t, filepath.Join(prefix, "lib", "pkg", "extra-1.0.dist-info"))
+		}},
+		{name: "a file edited", change: func(t *testing.T, prefix string) {
+			if err := os.WriteFile(filepath.Join(prefix, "bin", "tool"), []byte("#!/bin/sh\necho changed\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a mode changed", change: func(t *testing.T, prefix string) {
+			if err := os.Chmod(filepath.Join(prefix, "bin", "tool"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, id := publishTest(t, nil)
+			stage, err := OpenStage(filepath.Join(t.TempDir(), "stage"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stage.FromCache(c, id, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			afterMarker(t, stage.ReadyPath(id))
+			if tc.change != nil {
+				tc.change(t, stage.Prefix(id))
+			}
+			if err := c.Remove(id); err != nil {
+				t.Fatal(err)
+			}
+			var log []string
+			store := &Store{Cache: c, Stage: stage, Timeout: time.Minute, Publish: true,
+				Logf: func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }}
+			job := Job{ID: id, Lock: testLock(), Backend: slowBackend{}, Meta: Meta{ID: id, Manager: "venv", Kind: "venv"}}
+			prefix, outcome, err := store.Ensure(context.Background(), job)
+			if err != nil || outcome != Staged || prefix != stage.Prefix(id) {
+				t.Fatalf("ensure: %q %s %v; want the staged env", prefix, outcome, err)
+			}
+			if got := c.Has(id); got != tc.wantPublic {
+				t.Errorf("published again: %v, want %v; log:\n%s", got, tc.wantPublic, strings.Join(log, "\n"))
+			}
+			if !tc.wantPublic && !strings.Contains(strings.Join(log, "\n"), "changed since it was staged") {
+				t.Errorf("no warning saying why it was not published:\n%s", strings.Join(log, "\n"))
+			}
+		})
+	}
+}
+
+// afterMarker polls until the kernel's clock for file times has passed the
+// mtime of marker, so that a change made next has a later ctime (that clock
+// is coarse: a change in the same tick would look as old as the marker).
+func afterMarker(t *testing.T, marker string) {
+	t.Helper()
+	m, err := os.Stat(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(t.TempDir(), "probe")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := os.Stat(probe); err == nil && p.ModTime().After(m.ModTime()) {
+			return
+		}
+	}
+	t.Fatal("the file clock did not pass the marker's mtime in 5 s")
 }

@@ -133,6 +133,38 @@ var bootID = sync.OnceValue(func() string {
 	return strings.TrimSpace(string(b))
 })
 
+// ChangedSince returns the first file, dir or symlink of staged env id
+// (relative to its prefix) whose status changed after its completeness
+// marker was written, or "" if none did: a `pip install` in `senv shell`,
+// an edited file, a chmod. The kernel sets ctime; no user can set it back.
+func (s Stage) ChangedSince(id string) (string, error) {
+	var mark unix.Stat_t
+	if err := unix.Stat(s.meta(id, "done"), &mark); err != nil {
+		return "", fmt.Errorf("failed to check staged env %s: %w", id, err)
+	}
+	marked := time.Unix(mark.Mtim.Unix())
+	root := s.Prefix(id)
+	var changed string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if time.Unix(st.Ctim.Unix()).After(marked) {
+			changed, _ = filepath.Rel(root, p)
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("failed to check staged env %s: %w", id, err)
+	}
+	return changed, nil
+}
+
 // Lock takes the node-local lock of env id, waiting up to timeout. Where
 // flock does not work (the shared dir of `stage none` envs on some
 // filesystems) it falls back to claiming a directory, which mkdir makes

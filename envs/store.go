@@ -300,6 +300,17 @@ func (s *Store) republish(j Job) error {
 	if s.Cache.Has(j.ID) {
 		return nil
 	}
+	// what was installed into it since (senv shell, then pip install) is
+	// not in the lock, and must not become the env of every other user of
+	// the cache: a later run elsewhere builds it from the lock instead
+	changed, err := s.Stage.ChangedSince(j.ID)
+	if err != nil {
+		return err
+	}
+	if changed != "" {
+		s.logf("warning: env %s is staged here but not in the cache, and not published from here: %s changed since it was staged (`senv rm %s` and a run restage it as locked)", j.ID, changed, j.ID)
+		return nil
+	}
 	m, err := s.Cache.Publish(&j.Meta, j.Lock, s.Stage.Prefix(j.ID))
 	if err != nil {
 		return err
