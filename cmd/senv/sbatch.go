@@ -39,6 +39,10 @@ Examples:
    senv sbatch --pip numpy --wrap "python -c 'import numpy'"`,
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
+			// the flags are sbatch's and senv's, parsed by senv: help too
+			if args := c.Args().Slice(); len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+				return cli.ShowSubcommandHelp(c)
+			}
 			return sbatch(c, c.Args().Slice())
 		},
 	}

@@ -86,3 +86,16 @@ echo 4242
 		t.Errorf("after a refused submit: entries %q, want beta's env published too", entries())
 	}
 }
+
+// TestSbatchHelp: senv sbatch parses its own command line (sbatch's and
+// senv's flags), so --help and -h must be seen there: before, both said
+// "needs a SCRIPT" and exited 2.
+func TestSbatchHelp(t *testing.T) {
+	hermetic(t)
+	for _, flag := range []string{"--help", "-h"} {
+		r := senv(t, "sbatch", flag)
+		if r.code != 0 || !strings.Contains(string(r.stdout), "senv sbatch - validate, lock and build") {
+			t.Errorf("senv sbatch %s: exit %d, stdout %q, stderr %q; want the help, exit 0", flag, r.code, r.stdout, r.stderr)
+		}
+	}
+}
