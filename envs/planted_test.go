@@ -107,14 +107,19 @@ func TestStageMarkerAfterReboot(t *testing.T) {
 		t.Fatal("needs /proc/sys/kernel/random/boot_id and a host name")
 	}
 	const id = "0123456789abcdef"
+	earlier := id + " host " + host + " boot 00000000-0000-0000-0000-000000000000\n"
 	cases := []struct {
 		name, marker string
+		shared       bool // the stage dir on a shared filesystem (faked: none here)
 		want         bool
 	}{
-		{"written now", "", true},
-		{"this host, an earlier boot", id + " host " + host + " boot 00000000-0000-0000-0000-000000000000\n", false},
-		{"another host, another boot", id + " host node-elsewhere boot 00000000-0000-0000-0000-000000000000\n", true},
-		{"an older senv's", id + "\n", true},
+		{"written now", "", false, true},
+		{"this host, an earlier boot", earlier, false, false},
+		{"another host, another boot", id + " host node-elsewhere boot 00000000-0000-0000-0000-000000000000\n", false, true},
+		{"an older senv's", id + "\n", false, true},
+		// a `stage none` env in the cache, in use by other nodes' jobs:
+		// its builder's reboot must not rebuild it under them
+		{"this host, an earlier boot, on a shared filesystem (fake)", earlier, true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +128,10 @@ func TestStageMarkerAfterReboot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !s.local {
+				t.Fatalf("%s is not seen as node-local", s.Dir)
+			}
+			s.local = !tc.shared
 			if _, err := s.FromCache(c, id, nil, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -228,6 +237,15 @@ func TestRepublishOnlyWhatWasStaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{name: "bytecode written by Python", wantPublic: true, change: func(t *testing.T, prefix string) {
+			pyc(t, prefix)
+		}},
+		{name: "a file removed after bytecode was written", change: func(t *testing.T, prefix string) {
+			afterMarker(t, filepath.Dir(pyc(t, prefix)))
+			if err := os.Remove(filepath.Join(prefix, "lib", "pkg", "mod.py")); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,8 +282,24 @@ func TestRepublishOnlyWhatWasStaged(t *testing.T) {
 	}
 }
 
+// pyc writes bytecode as Python does at import: a new __pycache__ dir in
+// lib/pkg, a .pyc renamed into it. It returns the .pyc.
+func pyc(t *testing.T, prefix string) string {
+	t.Helper()
+	dir := filepath.Join(prefix, "lib", "pkg", "__pycache__")
+	mkdir(t, dir)
+	tmp, pyc := filepath.Join(dir, "mod.cpython-311.pyc.123"), filepath.Join(dir, "mod.cpython-311.pyc")
+	if err := os.WriteFile(tmp, []byte("bytecode"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, pyc); err != nil {
+		t.Fatal(err)
+	}
+	return pyc
+}
+
 // afterMarker polls until the kernel's clock for file times has passed the
-// mtime of marker, so that a change made next has a later ctime (that clock
+// mtime of marker (or of any file), so that a change made next has a later ctime (that clock
 // is coarse: a change in the same tick would look as old as the marker).
 func afterMarker(t *testing.T, marker string) {
 	t.Helper()

@@ -33,6 +33,27 @@ type Stage struct {
 	// detached child closes its descriptors), and the env must stay while
 	// the job runs.
 	Job string
+	// local is set when Dir is on a filesystem of the node's own (see
+	// nodeLocal): only there can a crash lose what was written before a
+	// completeness marker, and is a marker of an earlier boot distrusted.
+	local bool
+}
+
+// nodeLocal reports whether dir is on a filesystem that lives on this node
+// (ext4, xfs, btrfs, zfs, f2fs, tmpfs). A shared one (NFS, Lustre, GPFS,
+// BeeGFS, ...) keeps what its clients wrote across their reboots, and a
+// `stage none` env there is in use by other nodes' jobs: distrusting its
+// marker after its builder's reboot would rebuild it under them.
+func nodeLocal(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, 0x2fc12fc1 /* zfs */, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC:
+		return true
+	}
+	return false
 }
 
 // OpenStage returns the stage under dir, creating it (mode 0700) if needed.
@@ -60,6 +81,7 @@ func OpenStage(dir string, trust *Trust) (Stage, error) {
 	if err := os.Mkdir(filepath.Join(dir, ".senv"), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return s, fmt.Errorf("failed to create stage dir: %w", err)
 	}
+	s.local = nodeLocal(dir)
 	return s, checkOwnDir(filepath.Join(dir, ".senv"))
 }
 
@@ -95,7 +117,7 @@ func (s Stage) meta(id, ext string) string { return filepath.Join(s.Dir, ".senv"
 // the marker).
 func (s Stage) Ready(id string) bool {
 	marker, err := inputfile.Read(s.meta(id, "done"), maxMarker)
-	if err != nil || !markerCurrent(string(marker)) {
+	if err != nil || (s.local && !markerCurrent(string(marker))) {
 		return false
 	}
 	info, err := os.Lstat(s.Prefix(id))
@@ -111,9 +133,8 @@ const maxMarker = 4 << 10
 // disk's write-back), so after a crash or a power loss a marker can
 // survive while the files it vouches for did not. A marker this host
 // wrote in an earlier boot is therefore not trusted, and the env is staged
-// again. One of another host (a stage dir on a shared filesystem, whose
-// writes reach the server before the marker's rename does) or of an older
-// senv (the ID alone) is.
+// again. One of another host or of an older senv (the ID alone) is, and
+// Ready asks only for a stage on a node-local filesystem (nodeLocal).
 func markerCurrent(marker string) bool {
 	f := strings.Fields(marker)
 	if len(f) != 5 || f[1] != "host" || f[3] != "boot" {
@@ -136,33 +157,61 @@ var bootID = sync.OnceValue(func() string {
 // ChangedSince returns the first file, dir or symlink of staged env id
 // (relative to its prefix) whose status changed after its completeness
 // marker was written, or "" if none did: a `pip install` in `senv shell`,
-// an edited file, a chmod. The kernel sets ctime; no user can set it back.
+// an edited file, a chmod, a removal. The kernel sets ctime; no user can
+// set it back. Bytecode that Python writes at run time is not a change:
+// `__pycache__` dirs and what is in them are passed over, and so is a dir
+// whose last change was the creation of its `__pycache__` (see
+// onlyBytecodeNewer; a removed file shows as a change of its dir).
 func (s Stage) ChangedSince(id string) (string, error) {
 	var mark unix.Stat_t
 	if err := unix.Stat(s.meta(id, "done"), &mark); err != nil {
 		return "", fmt.Errorf("failed to check staged env %s: %w", id, err)
 	}
 	marked := time.Unix(mark.Mtim.Unix())
+	newer := func(p string) bool {
+		c, ok := ctime(p)
+		return ok && c.After(marked)
+	}
 	root := s.Prefix(id)
 	var changed string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
+		case d.Name() == "__pycache__" && d.IsDir():
+			return filepath.SkipDir
+		case !newer(p):
+			return nil
+		case d.IsDir() && onlyBytecodeNewer(p):
+			return nil
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		if time.Unix(st.Ctim.Unix()).After(marked) {
-			changed, _ = filepath.Rel(root, p)
-			return filepath.SkipAll
-		}
-		return nil
+		changed, _ = filepath.Rel(root, p)
+		return filepath.SkipAll
 	})
 	if err != nil {
 		return "", fmt.Errorf("failed to check staged env %s: %w", id, err)
 	}
 	return changed, nil
+}
+
+// onlyBytecodeNewer reports whether the last change of dir, which changed
+// since staging, is no later than the last change of its `__pycache__`:
+// Python creating that dir explains it. A file removed or added after the
+// bytecode was written is not explained, and counts (new entries are
+// reported on their own in any case).
+func onlyBytecodeNewer(dir string) bool {
+	d, ok := ctime(dir)
+	c, okc := ctime(filepath.Join(dir, "__pycache__"))
+	return ok && okc && !d.After(c)
+}
+
+// ctime returns the status change time of p (not following a symlink).
+func ctime(p string) (time.Time, bool) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(st.Ctim.Unix()), true
 }
 
 // Lock takes the node-local lock of env id, waiting up to timeout. Where

@@ -304,8 +304,9 @@ func (s *Store) republish(j Job) error {
 	// not in the lock, and must not become the env of every other user of
 	// the cache: a later run elsewhere builds it from the lock instead
 	changed, err := s.Stage.ChangedSince(j.ID)
-	if err != nil {
-		return err
+	if err != nil { // republishing is optional; running from the stage is not
+		s.logf("warning: env %s is staged here but not in the cache, and not published from here: %v", j.ID, err)
+		return nil
 	}
 	if changed != "" {
 		s.logf("warning: env %s is staged here but not in the cache, and not published from here: %s changed since it was staged (`senv rm %s` and a run restage it as locked)", j.ID, changed, j.ID)
