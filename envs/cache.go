@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -500,26 +501,37 @@ func (c Cache) CleanTemp(id string) {
 const tempGrace = time.Hour
 
 // tempPrefix is how the name of a temp file or dir of id (an env ID or a
-// spec key) in the cache's tmp/ begins: ID.HOST.PID.KIND., which tells
-// CleanTemp whose it is.
+// spec key) in the cache's tmp/ begins: ID.WRITER.PID.KIND., which tells
+// CleanTemp whose it is (WRITER is tempWriter's).
 func tempPrefix(id, kind string) string {
-	return fmt.Sprintf("%s.%s.%d.%s.", id, tempHost(), os.Getpid(), kind)
+	return fmt.Sprintf("%s.%s.%d.%s.", id, tempWriter(), os.Getpid(), kind)
 }
 
-// tempHost is this host's name as tempPrefix writes it: a host name with
-// characters a file name or a glob could misread replaced.
-func tempHost() string {
+// tempWriter names where this process's PIDs mean something:
+// HOST~BOOT~PIDNS, the host name (characters a file name or a glob could
+// misread replaced), the kernel's boot and the PID namespace. Two nodes
+// named alike (cloned images, containers) differ in their boot, two
+// containers of one kernel in their PID namespace, and a PID is only
+// looked up where the name says it was taken.
+var tempWriter = sync.OnceValue(func() string {
 	host, _ := os.Hostname()
 	if host == "" {
-		return "unknown"
+		host = "unknown"
 	}
-	return strings.Map(func(r rune) rune {
+	host = strings.Map(func(r rune) rune {
 		if r == '-' || r == '.' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
 			return r
 		}
 		return '_'
 	}, host)
-}
+	boot := strings.ReplaceAll(bootID(), "-", "")
+	if len(boot) > 12 {
+		boot = boot[:12]
+	}
+	ns, _ := os.Readlink("/proc/self/ns/pid") // pid:[4026531836]
+	ns = strings.Trim(strings.TrimPrefix(ns, "pid:"), "[]")
+	return host + "~" + boot + "~" + ns
+})
 
 // crashedTemp reports whether path, a temp file or dir of id, is a
 // crashed writer's (see CleanTemp).
@@ -527,8 +539,8 @@ func crashedTemp(path, id string) bool {
 	parts := strings.Split(strings.TrimPrefix(filepath.Base(path), id+"."), ".")
 	if n := len(parts); n >= 4 {
 		pid, err := strconv.Atoi(parts[n-3])
-		host := strings.Join(parts[:n-3], ".")
-		if err == nil && pid > 0 && host == tempHost() && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+		writer := strings.Join(parts[:n-3], ".")
+		if err == nil && pid > 0 && writer == tempWriter() && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
 			return true
 		}
 	}

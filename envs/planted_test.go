@@ -167,7 +167,7 @@ func TestCleanTemp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { live.Process.Kill(); live.Wait() })
-	host := tempHost()
+	host := tempWriter()
 	old := time.Now().Add(-2 * tempGrace)
 	cases := []struct {
 		name     string
@@ -179,6 +179,8 @@ func TestCleanTemp(t *testing.T) {
 		{name: "this host, process gone", temp: fmt.Sprintf("%s.%s.%d.pack.1", id, host, dead.Process.Pid), wantGone: true},
 		{name: "this host, process alive", temp: fmt.Sprintf("%s.%s.%d.pack.2", id, host, live.Process.Pid)},
 		{name: "this process (another goroutine)", temp: fmt.Sprintf("%s.%s.%d.pack.3", id, host, os.Getpid())},
+		{name: "a host named alike, another boot", temp: fmt.Sprintf("%s.%s.%d.pack.7", id, sameNameOtherBoot(host), dead.Process.Pid)},
+		{name: "a host of an older senv's names (no boot), process gone", temp: fmt.Sprintf("%s.%s.%d.pack.8", id, strings.SplitN(host, "~", 2)[0], dead.Process.Pid)},
 		{name: "another host, fresh", temp: id + ".node-elsewhere.12345.pack.4"},
 		{name: "another host, being written", temp: id + ".node-elsewhere.12345.pack.5", agedDir: true},
 		{name: "another host, unchanged for long", temp: id + ".node-elsewhere.12345.pack.6", aged: true, wantGone: true},
@@ -280,6 +282,13 @@ func TestRepublishOnlyWhatWasStaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sameNameOtherBoot is writer (see tempWriter) with another boot ID.
+func sameNameOtherBoot(writer string) string {
+	f := strings.Split(writer, "~")
+	f[1] = "000000000000"
+	return strings.Join(f, "~")
 }
 
 // pyc writes bytecode as Python does at import: a new __pycache__ dir in
