@@ -251,3 +251,41 @@ func unblockFIFO(p string) {
 		f.Close()
 	}
 }
+
+// TestPrologHungSlurmConf_FakeScontrol: the root half of the Prolog reads
+// slurm.conf (is /tmp private to the job?), which may be on NFS. Here it is
+// a FIFO nobody writes, as on a hung server: the Prolog still returns at
+// prolog_timeout, naming the file, instead of draining the node. scontrol
+// is a fake: it cannot run here without a job.
+func TestPrologHungSlurmConf_FakeScontrol(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "slurm.conf")
+	if err := syscall.Mkfifo(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unblockFIFO(conf) })
+	writeExec(t, filepath.Join(dir, "scontrol"), "#!/bin/sh\nif [ \"$1\" = write ]; then printf '#!/bin/sh\\n#ENV pip alpha\\n'; fi\nexit 0\n")
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	t.Setenv("SLURM_CONF", conf)
+	t.Setenv("SLURM_JOB_ID", "7")
+	t.Setenv("SLURM_JOB_UID", "65534")
+	t.Setenv("SLURM_JOB_GID", "65534")
+	const timeout = 500 * time.Millisecond
+	h := Hook{
+		Config: func() (*config.Config, error) {
+			return &config.Config{PrologTimeout: timeout, LockTimeout: time.Minute}, nil
+		},
+		Self:   filepath.Join(dir, "never-run"),
+		Output: io.Discard,
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Prolog(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), conf) {
+			t.Errorf("prolog returned %v, want the deadline's error naming %s", err, conf)
+		}
+	case <-time.After(timeout + 3*time.Second):
+		t.Fatalf("prolog still running 3 s after its %s deadline", timeout)
+	}
+}

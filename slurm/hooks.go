@@ -159,7 +159,10 @@ func (h Hook) root(ctx context.Context, name string) error {
 			return nil // nothing to stage: the common case costs one scontrol call
 		}
 		req.Script, req.Command = script, JobCommand(ctx, jobID)
-		req.PrivateTmp = PrivateTmp(slurmConf())
+		// slurm.conf may be on NFS (or configless, in /run): bounded too
+		if err := callBounded(ctx, func() error { req.PrivateTmp = PrivateTmp(slurmConf()); return nil }); err != nil {
+			return fmt.Errorf("gave up reading %s: %w", slurmConf(), err)
+		}
 		req.Mount = cfg.MountDir != "" && len(cfg.SiteCache) > 0
 	}
 	stdin, err := json.Marshal(req)

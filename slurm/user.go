@@ -33,22 +33,31 @@ func RunAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, 
 // descriptor ReplyFD, and what it writes there (at most maxReply bytes) is
 // returned.
 func runAsUser(ctx context.Context, self, uidStr, gidStr string, args []string, stdin []byte, out io.Writer, reply bool) ([]byte, error) {
-	u, err := user.LookupId(uidStr)
-	if err != nil {
-		return nil, fmt.Errorf("failed to look up uid %s: %w", uidStr, err)
-	}
 	uid, _ := strconv.ParseUint(uidStr, 10, 32)
 	gid, _ := strconv.ParseUint(gidStr, 10, 32)
 	if uid == 0 {
 		return nil, fmt.Errorf("refusing to run a hook for a root job")
 	}
+	// the user database may be LDAP or sssd behind the network: a lookup
+	// that hangs must not hold the hook past its deadline
+	var u *user.User
 	var groups []uint32
-	if ids, err := u.GroupIds(); err == nil {
-		for _, g := range ids {
-			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-				groups = append(groups, uint32(n))
+	err := callBounded(ctx, func() error {
+		var err error
+		if u, err = user.LookupId(uidStr); err != nil {
+			return err
+		}
+		if ids, err := u.GroupIds(); err == nil {
+			for _, g := range ids {
+				if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+					groups = append(groups, uint32(n))
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to look up uid %s: %w", uidStr, err)
 	}
 	cmd := exec.Command(self, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
