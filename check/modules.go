@@ -1,12 +1,15 @@
 package check
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
@@ -39,8 +42,14 @@ func Modules(s *jobspec.Script, cfg *config.Config) jobspec.ErrorList {
 	for i, m := range mods {
 		names[i] = m.name
 	}
+	missing, err := missingModules(cfg, names)
+	if err != nil {
+		first := mods[0].d
+		return jobspec.ErrorList{&jobspec.Error{Pos: first.Pos, Key: "module", Msg: fmt.Sprintf("the module system did not answer: %v", err),
+			Hint: "is its filesystem hung? try `module avail` on this node"}}
+	}
 	var errs jobspec.ErrorList
-	for _, i := range missingModules(cfg, names) {
+	for _, i := range missing {
 		m := mods[i]
 		errs = append(errs, &jobspec.Error{Pos: m.d.Pos, Key: "module", Msg: fmt.Sprintf("%s: no such module", m.name),
 			Hint: "see `module avail` or `module spider " + strings.Split(m.name, "/")[0] + "`"})
@@ -62,21 +71,37 @@ func ModuleInit(cfg *config.Config) string {
 // shell runs the module check; tests count its runs through a wrapper.
 var shell = "/bin/sh"
 
+// moduleCheckTimeout bounds the module check: a module system on a hung
+// filesystem must not hold `senv check`, or `senv sbatch` at submit.
+var moduleCheckTimeout = 2 * time.Minute
+
 // missingModules returns the indexes, in order, of the names that cannot
 // be loaded. If the check itself cannot run, every name is missing: the
-// module system cannot vouch for any.
-func missingModules(cfg *config.Config, names []string) []int {
+// module system cannot vouch for any. If it does not end within
+// moduleCheckTimeout, the error says so.
+func missingModules(cfg *config.Config, names []string) ([]int, error) {
 	all := make([]int, len(names))
 	for i := range all {
 		all[i] = i
 	}
 	argv, err := templates.ModuleCheck{ModuleInit: cfg.ModuleInit}.Command(names...)
 	if err != nil {
-		return all
+		return all, nil
 	}
-	out, err := exec.Command(shell, argv[1:]...).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), moduleCheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shell, argv[1:]...)
+	// the shell and whatever it started (Lmod's lua, a stuck stat) go
+	// together, and Wait does not wait on a pipe they left open
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("gave up checking the modules after %s", moduleCheckTimeout)
+	}
 	if err != nil {
-		return all
+		return all, nil
 	}
 	var missing []int
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -85,10 +110,10 @@ func missingModules(cfg *config.Config, names []string) []int {
 			continue
 		}
 		if err != nil || n < 1 || n > len(names) {
-			return all
+			return all, nil
 		}
 		missing = append(missing, n-1)
 	}
 	sort.Ints(missing)
-	return missing
+	return missing, nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
@@ -117,5 +118,32 @@ func TestModulesLmod(t *testing.T) {
 				t.Errorf("%d shells for %d modules, want 1", n, len(s.Env.Modules))
 			}
 		})
+	}
+}
+
+// TestModulesHungModuleSystem_FakeInit: a module system that hangs (a fake
+// init script whose child holds the pipe: a hung filesystem cannot be made
+// here) is given up at moduleCheckTimeout with one error at the first
+// module's line saying so, not an error per module calling it missing.
+// Before, `senv check` waited for it for ever.
+func TestModulesHungModuleSystem_FakeInit(t *testing.T) {
+	init := filepath.Join(t.TempDir(), "init.sh")
+	if err := os.WriteFile(init, []byte("sleep 60 &\nsleep 60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := moduleCheckTimeout
+	moduleCheckTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { moduleCheckTimeout = saved })
+	s, err := jobspec.Parse(strings.NewReader("#!/bin/bash\n#SBATCH -n 1\n#ENV module gcc/12\n#ENV module cuda/12\necho hi\n"), "job.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	errs := Modules(s, &config.Config{ModuleInit: []string{init}})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the module check took %s with a 200 ms bound", took.Round(time.Millisecond))
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "job.sh:3") || !strings.Contains(errs[0].Error(), "did not answer") {
+		t.Errorf("errors %v, want one at job.sh:3 saying the module system did not answer", errs)
 	}
 }

@@ -189,8 +189,8 @@ func yamlPos(path string, lines []int, p jobspec.Pos) jobspec.Pos {
 // stable across runs and nodes. The file is kept for later solves.
 func (s *Spec) writePipSection(text string) (string, error) {
 	dir := s.pipSectionDir
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("senv-pip-sections-%d", os.Getuid()))
+	if dir == "" { // stage_dir = "": no dir of the user's own to write it to
+		return "", fmt.Errorf("no stage_dir to write the pip section to\nhint: set stage_dir in the senv config")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err

@@ -110,7 +110,7 @@ func TestEnvironmentYAMLErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "environment.yml")
 			writeFile(t, path, tc.yml)
-			err := (&Spec{}).addEnvironmentYAML(path)
+			err := (&Spec{pipSectionDir: t.TempDir()}).addEnvironmentYAML(path)
 			var je *jobspec.Error
 			if !errors.As(err, &je) {
 				t.Fatalf("error %v (%T), want a *jobspec.Error", err, err)

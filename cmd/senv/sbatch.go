@@ -11,6 +11,7 @@ import (
 
 	"github.com/senv-hpc/senv/check"
 	"github.com/senv-hpc/senv/config"
+	"github.com/senv-hpc/senv/envs"
 	"github.com/senv-hpc/senv/jobspec"
 	"github.com/senv-hpc/senv/slurm"
 	"github.com/senv-hpc/senv/wrapper"
@@ -164,6 +165,10 @@ func prepareForSubmit(c *cli.Context, s *jobspec.Script, path string, wrap bool,
 // submit writes the rendered script under its own name (sbatch names the job
 // after the file) and runs the real sbatch on it.
 func submit(c *cli.Context, a *slurm.SbatchArgs, path string, rendered []byte) error {
+	// sbatch runs the script as the user: no one else may swap it
+	if err := envs.CheckTempDir(os.TempDir(), nil); err != nil {
+		return fmt.Errorf("failed to write the rendered script: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "senv-sbatch-")
 	if err != nil {
 		return fmt.Errorf("failed to write the rendered script: %w", err)

@@ -85,6 +85,23 @@ echo 4242
 	if len(entries()) != 3 {
 		t.Errorf("after a refused submit: entries %q, want beta's env published too", entries())
 	}
+	// the rendered script goes to TMPDIR, and sbatch runs it as the user:
+	// a TMPDIR others can rename entries of is refused (here a cache hit, so
+	// the script is all senv would write there)
+	t.Setenv("FAIL", "")
+	bad := filepath.Join(tmp, "shared-tmp")
+	os.Mkdir(bad, 0o700)
+	if err := os.Chmod(bad, 0o777); err != nil { // writable by all, not sticky
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", bad)
+	before := lastRecord()
+	if r := sbatch("alpha"); r.code == 0 || !strings.Contains(string(r.stderr), "hint: set TMPDIR") {
+		t.Errorf("senv sbatch with TMPDIR %s (mode 0777): exit %d, want a refusal with the hint\n%s", bad, r.code, r.stderr)
+	}
+	if left, _ := os.ReadDir(bad); len(left) != 0 || lastRecord() != before {
+		t.Errorf("wrote %v into the untrusted TMPDIR, or submitted (%q)", left, lastRecord())
+	}
 }
 
 // TestSbatchHelp: senv sbatch parses its own command line (sbatch's and
