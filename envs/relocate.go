@@ -191,8 +191,10 @@ func (r *relocator) link(target string) string {
 
 // writeRelocated writes a file that embeds the prefix, rewritten for the
 // new one. The file is read whole (such files are scripts, metadata and a
-// few libraries); it gets the archive's mode and mtime like any other, so
-// the .pyc files of a rewritten source stay as valid as Python judges them.
+// few libraries); it gets the archive's mode and mtime like any other.
+// Python checks a .pyc against its source's mtime and size: where the new
+// prefix changed the size of a .py (rare: a prefix in a module's text),
+// its bytecode is stale and Python compiles that module again at import.
 func (u *unpacker) writeRelocated(dst string, perm fs.FileMode, hdr *tar.Header, r io.Reader, kind string, buf []byte) error {
 	data := make([]byte, hdr.Size)
 	if _, err := io.ReadFull(r, data); err != nil {
