@@ -187,23 +187,40 @@ func TestShellPTY(t *testing.T) {
 }
 
 // TestShellStreams: phase lines go to stderr; the shell's own output is all
-// stdout has (bash -i reads commands from a pipe too).
+// stdout has (bash -i reads commands from a pipe too). With --quiet there
+// are no senv lines at all (before, it panicked on the nil logger --quiet
+// gives).
 func TestShellStreams(t *testing.T) {
-	shell := lookShell(t, "bash")
-	s := newSandbox(t)
-	cmd := exec.Command(senvBin, "shell", "--pip", "gamma", "--find-links", s.wheels, "--no-index")
-	cmd.Env, cmd.Dir = s.env(shell), s.dir
-	cmd.Stdin = strings.NewReader("python -c 'import gamma; print(\"out\", gamma.__version__)'\nexit\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("senv shell: %v\n%s", err, stderr.String())
+	cases := []struct {
+		name  string
+		flags []string
+		lines *regexp.Regexp // what stderr must have; nil: no senv line
+	}{
+		{"phase lines", nil, regexp.MustCompile(`(?m)^senv: env [0-9a-f]{16} `)},
+		{"quiet", []string{"--quiet"}, nil},
 	}
-	if strings.TrimSpace(stdout.String()) != "out 2.0" {
-		t.Errorf("stdout = %q, want only the shell's output %q", stdout.String(), "out 2.0")
-	}
-	if !regexp.MustCompile(`(?m)^senv: env [0-9a-f]{16} `).MatchString(stderr.String()) {
-		t.Errorf("no phase lines on stderr:\n%s", stderr.String())
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			shell := lookShell(t, "bash")
+			s := newSandbox(t)
+			cmd := exec.Command(senvBin, append(tc.flags, "shell", "--pip", "gamma", "--find-links", s.wheels, "--no-index")...)
+			cmd.Env, cmd.Dir = s.env(shell), s.dir
+			cmd.Stdin = strings.NewReader("python -c 'import gamma; print(\"out\", gamma.__version__)'\nexit\n")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("senv %v shell: %v\n%s", tc.flags, err, stderr.String())
+			}
+			if strings.TrimSpace(stdout.String()) != "out 2.0" {
+				t.Errorf("stdout = %q, want only the shell's output %q", stdout.String(), "out 2.0")
+			}
+			if tc.lines != nil && !tc.lines.MatchString(stderr.String()) {
+				t.Errorf("no phase lines on stderr:\n%s", stderr.String())
+			}
+			if tc.lines == nil && regexp.MustCompile(`(?m)^senv: `).MatchString(stderr.String()) {
+				t.Errorf("senv's lines on stderr with --quiet:\n%s", stderr.String())
+			}
+		})
 	}
 }
 
@@ -280,23 +297,5 @@ func TestShellRefusesUntrustedTMPDIR(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(bad); len(left) != 0 {
 		t.Errorf("written into the untrusted TMPDIR: %v", left)
-	}
-}
-
-// TestShellQuiet: `senv --quiet shell` starts the shell without senv's
-// lines (before, it panicked on the nil logger --quiet gives).
-func TestShellQuiet(t *testing.T) {
-	shell := lookShell(t, "bash")
-	s := newSandbox(t)
-	cmd := exec.Command(senvBin, "--quiet", "shell", "--pip", "gamma", "--find-links", s.wheels, "--no-index")
-	cmd.Env, cmd.Dir = s.env(shell), s.dir
-	cmd.Stdin = strings.NewReader("python -c 'import gamma; print(\"out\", gamma.__version__)'\nexit\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("senv --quiet shell: %v\n%s", err, stderr.String())
-	}
-	if strings.TrimSpace(stdout.String()) != "out 2.0" || regexp.MustCompile(`(?m)^senv: `).MatchString(stderr.String()) {
-		t.Errorf("stdout %q (want %q), stderr with senv's lines:\n%s", stdout.String(), "out 2.0", stderr.String())
 	}
 }
