@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/senv-hpc/senv/config"
 	"github.com/senv-hpc/senv/jobspec"
+	"github.com/senv-hpc/senv/solver"
 	"github.com/senv-hpc/senv/templates"
 )
 
@@ -90,13 +89,9 @@ func missingModules(cfg *config.Config, names []string) ([]int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), moduleCheckTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, shell, argv[1:]...)
-	// the shell and whatever it started (Lmod's lua, a stuck stat) go
-	// together, and Wait does not wait on a pipe they left open
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
+	// supervised: the shell and what it started (Lmod's lua, a stuck stat)
+	// are killed together at the deadline
+	out, err := solver.Runner{}.Output(ctx, append([]string{shell}, argv[1:]...)...)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("gave up checking the modules after %s", moduleCheckTimeout)
 	}
